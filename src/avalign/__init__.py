@@ -1,0 +1,41 @@
+"""avalign: audio features that are frame-exact against video.
+
+Quick start::
+
+    import avalign
+    info = avalign.probe("clip.mp4")            # exact fps, frame count, start times
+    out = avalign.extract("clip.mp4", "wav2lip")   # Wav2Lip's [K, 80, 16] mel chunks
+    out = avalign.extract("speech.wav", feature="mel", fps="30000/1001")
+    out.values, out.grid, out.meta
+"""
+
+from __future__ import annotations
+
+from .align import Aligned, align
+from .api import extract
+from .errors import AvalignError, InputError
+from .features import Features
+from .media import Audio, MediaInfo, load_audio, probe
+from .timing import FrameGrid, parse_fps
+
+__version__ = "0.1.0"
+
+
+def presets() -> list[str]:
+    """Names of the presets available in this version."""
+    from . import systems
+
+    return systems.names()
+
+
+def preset(name: str, **options):
+    """The preset ``name`` (a :class:`~avalign.systems.Preset`): its rule, shape, count formula."""
+    from . import systems
+
+    return systems.get(name, **options)
+
+
+__all__ = [
+    "Aligned", "Audio", "AvalignError", "Features", "FrameGrid", "InputError", "MediaInfo", "align",
+    "extract", "load_audio", "parse_fps", "preset", "presets", "probe",
+]

@@ -1,0 +1,166 @@
+"""The one-call Python API: ``extract(source, preset or feature, ...) -> Aligned``.
+
+Flow: probe the source, decode its audio at the recipe's rate onto the video
+clock (shifted by ``offset_ms``), then either run a preset or extract a
+feature and align it to the video's frames (or to ``fps``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from fractions import Fraction
+from typing import Any
+
+from . import features as _features
+from . import systems as _systems
+from .align import Aligned, align as _align
+from .errors import InputError
+from .media import Audio, MediaInfo, load_audio, probe
+from .timing import FrameGrid, fraction_str, parse_fps, round_number
+
+
+def versions() -> dict:
+    """Versions of avalign and of the libraries that shaped the numbers."""
+    from importlib import metadata
+
+    out = {}
+    for name in ("avalign", "numpy", "scipy", "av", "soxr", "resampy", "torch", "transformers"):
+        if name in ("resampy", "torch", "transformers") and name not in sys.modules:
+            continue
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def make_recipe(preset: str | None = None, *, feature: str | None = None, model=None, device=None, **options):
+    """The preset object or the feature extractor that ``extract`` would use."""
+    if preset is not None and feature is not None:
+        raise InputError("give either a preset or a feature, not both")
+    if preset is not None:
+        return _systems.get(preset, **options)
+    extra = {k: v for k, v in (("model", model), ("device", device)) if v is not None}
+    return _features.create(feature or "mel", **extra, **options)
+
+
+def extract(source, preset: str | None = None, *, feature: str | None = None, fps=None,
+            num_frames: int | None = None, model=None, device=None, offset_ms: float = 0.0,
+            method: str = "linear", window: int | None = None, anchor="start", edge: str | None = None,
+            rounding: str = "floor", resampler: str | None = None, channel: int | str = "mean",
+            recipe=None, **options: Any) -> Aligned:
+    """Features of ``source`` with one row per video frame.
+
+    Parameters
+    ----------
+    source : str, Path or Audio
+        A media file (audio or video) or decoded :class:`~avalign.media.Audio`.
+    preset : str, optional
+        A published system's recipe (``avalign.presets()``); its rows follow its rule.
+    feature : str, optional
+        A feature kind (``mel`` by default, ``mfcc``, ``hubert``, ...); ``options`` go to its config.
+    fps : optional
+        Target frame rate; default: the video's. Without video and fps: the feature's native rate.
+    num_frames : int, optional
+        Exact number of rows; default: the video's frame count or ``rounding(duration * fps)``.
+    model, device : optional
+        Neural features: local directory or model id; ``cpu``, ``cuda`` or ``auto``.
+    offset_ms : float
+        Shift audio against video; positive means the audio is later (zeros padded in front).
+    method, window, anchor, edge, rounding :
+        Alignment rule for features (see :func:`avalign.align`).
+    resampler, channel :
+        Decoding options (see :func:`avalign.load_audio`).
+    recipe : Preset or Extractor, optional
+        A prebuilt recipe (reused across files to load a model once).
+
+    Returns
+    -------
+    Aligned
+        ``values`` ``(N, ...)``, ``grid`` of the N frames, ``meta`` for the sidecar.
+    """
+    recipe = recipe if recipe is not None else make_recipe(preset, feature=feature, model=model,
+                                                          device=device, **options)
+    is_preset = isinstance(recipe, _systems.Preset)
+    sr = recipe.sample_rate
+    scale = recipe.scale if is_preset else getattr(recipe, "input_scale", "float")
+    resampler = resampler or (recipe.resampler if is_preset else "soxr_hq")
+    info: MediaInfo | None = None
+    if isinstance(source, Audio):
+        audio = source
+        if audio.sample_rate != sr:
+            from .media import resample
+
+            audio = Audio(resample(audio.samples, orig_sr=audio.sample_rate, target_sr=sr, resampler=resampler),
+                          sr, audio.start, audio.scale, dict(audio.meta))
+        source_name = audio.meta.get("source", "<array>")
+    else:
+        source_name = os.fspath(source)
+        info = probe(source)
+        audio = load_audio(source, sr, channel=channel, resampler=resampler, scale=scale)
+    video = info.video if info is not None else None
+
+    # the reference clock: video frame 0 at 0 s; the audio moves by its container offset and offset_ms
+    try:
+        offset = Fraction(str(offset_ms)) / 1000
+    except (ValueError, ZeroDivisionError):
+        raise InputError(f"bad offset {offset_ms!r} ms") from None
+    audio = audio.shifted(offset).on_clock(0)
+
+    fps_f = parse_fps(fps) if fps is not None else (video.fps if video is not None else None)
+    vgrid: FrameGrid | None = None
+    video_frames = None
+    if video is not None:
+        vgrid = video.grid()
+        video_frames = video.num_frames
+        if fps is not None and fps_f != video.fps:
+            # an explicit rate overrides the video's: same span, frames counted at the new rate
+            video_frames = round_number(video.num_frames * fps_f / video.fps, rounding)
+            vgrid = None
+    if num_frames is not None:
+        if int(num_frames) <= 0:
+            raise InputError(f"bad number of frames {num_frames}: must be positive")
+        video_frames = int(num_frames)
+        if vgrid is not None and vgrid.num_frames != video_frames:
+            vgrid = vgrid.with_frames(video_frames)
+
+    if is_preset:
+        aligned = recipe.apply(audio, fps=fps_f, video_frames=video_frames, model=model, device=device)
+        recipe_dict = {"preset": recipe.name, **recipe.options}
+        source_grid = None
+    else:
+        feats = recipe.extract(audio)
+        source_grid = feats.grid.to_dict()
+        recipe_dict = feats.config
+        if fps_f is None:
+            aligned = Aligned(feats.values, feats.grid, {"method": "native", "source_grid": source_grid})
+        else:
+            aligned = _align(feats, fps=fps_f, num_frames=video_frames, video=vgrid, duration=audio.duration,
+                             method=method, window=window, anchor=anchor, edge=edge, rounding=rounding)
+    meta = {
+        "avalign": "feature file",
+        "source": source_name,
+        "preset": recipe.name if is_preset else None,
+        "feature": recipe.feature if is_preset else recipe.name,
+        "recipe": recipe_dict,
+        "model": None if model is None else str(model),
+        "grid": aligned.grid.to_dict(),
+        "source_grid": source_grid,
+        "align": {k: v for k, v in aligned.meta.items() if k != "source_grid"},
+        "audio": {
+            "sample_rate": audio.sample_rate, "num_samples": audio.num_samples,
+            "duration": float(audio.duration), **{k: v for k, v in audio.meta.items() if k != "source"},
+        },
+        "offsets": {
+            "audio_start_on_video_clock": float(info.audio_offset) if info is not None else 0.0,
+            "offset_ms": float(offset_ms),
+        },
+        "video": None if video is None else {
+            "fps": fraction_str(video.fps), "num_frames": video.num_frames,
+            "start_time": float(video.start_time), "vfr": video.vfr,
+        },
+        "fps": None if fps_f is None else fraction_str(fps_f),
+        "versions": versions(),
+    }
+    return Aligned(aligned.values, aligned.grid, meta)

@@ -1,0 +1,70 @@
+"""The ``avalign`` command. Each subcommand lives in a module of this package
+with ``register(subparsers)``; :func:`main` maps errors to exit codes:
+0 success, 1 failure on some inputs of a batch (or a failed check), 2 bad input
+or usage (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from ..errors import AvalignError
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMANDS = ("probe", "extract", "presets", "check", "explain", "plot", "batch")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2)."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = _Parser(prog="avalign", description="Audio features that are frame-exact against video.")
+    parser.add_argument("--version", action="version", version=f"avalign {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f"{__name__}.{name}_cmd")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{name}_cmd":
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except AvalignError as exc:
+        print(f"avalign: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("avalign: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: one line unless AVALIGN_DEBUG is set
+        if os.environ.get("AVALIGN_DEBUG"):
+            raise
+        print(f"avalign: internal error: {type(exc).__name__}: {exc} (set AVALIGN_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def run() -> None:  # console script
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The extractor contract shared by every feature family.
+
+An :class:`Extractor` is built from a frozen dataclass config, needs audio at
+one ``sample_rate``, knows its exact output length for ``n`` samples
+(:meth:`Extractor.num_frames`, pure) and the grid of its frames
+(:meth:`Extractor.grid`), and turns :class:`~avalign.media.Audio` into
+:class:`Features`. :meth:`Extractor.extract` checks the produced length
+against the formula, so a formula that drifts from the code fails loudly.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import AudioTooShortError, InputError
+from ..media import Audio, resample
+from ..timing import FrameGrid
+
+
+@dataclass(frozen=True)
+class Features:
+    """Time-major feature values with their grid.
+
+    ``values`` has shape ``(T, ...)`` with ``T == grid.num_frames``; ``config``
+    is the JSON-able recipe (``{"feature": name, **parameters}``).
+    """
+
+    values: np.ndarray
+    grid: FrameGrid
+    config: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.values.shape[0] != self.grid.num_frames:
+            raise AssertionError(
+                f"{self.config.get('feature', 'feature')}: {self.values.shape[0]} rows for a grid of "
+                f"{self.grid.num_frames} frames"
+            )
+
+    @property
+    def num_frames(self) -> int:
+        return self.grid.num_frames
+
+
+def config_dict(config) -> dict:
+    """A frozen dataclass config -> a JSON-able dict (tuples as lists)."""
+    out = {}
+    for f in dataclasses.fields(config):
+        v = getattr(config, f.name)
+        out[f.name] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+class Extractor(abc.ABC):
+    """Base class of feature extractors.
+
+    Subclasses set ``name`` and ``Config`` (a frozen dataclass with a
+    ``sample_rate`` field), and implement :meth:`num_frames`, :meth:`grid`
+    and :meth:`compute`. Options not in ``Config`` are refused.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+
+    def __init__(self, config=None, **options: Any):
+        if config is None:
+            known = {f.name for f in dataclasses.fields(self.Config)}
+            unknown = sorted(set(options) - known)
+            if unknown:
+                raise InputError(
+                    f"unknown option(s) for feature {self.name!r}: {', '.join(unknown)}; "
+                    f"known: {', '.join(sorted(known))}"
+                )
+            config = self.Config(**{k: _coerce(v) for k, v in options.items()})
+        elif options:
+            config = dataclasses.replace(config, **options)
+        self.config = config
+
+    # -- contract -----------------------------------------------------------
+
+    @property
+    def sample_rate(self) -> int:
+        """Hz that :meth:`compute` expects."""
+        return self.config.sample_rate
+
+    @property
+    def min_samples(self) -> int:
+        """Fewest samples that give at least one frame."""
+        return 1
+
+    @abc.abstractmethod
+    def num_frames(self, n_samples: int) -> int:
+        """Exact number of output frames for ``n_samples`` samples (pure)."""
+
+    @abc.abstractmethod
+    def grid(self, n_samples: int, *, t0=0) -> FrameGrid:
+        """Frame grid for ``n_samples`` samples whose first sample sits at ``t0`` seconds."""
+
+    @abc.abstractmethod
+    def compute(self, samples: np.ndarray) -> np.ndarray:
+        """Samples ``(n,)`` at :attr:`sample_rate` -> values ``(num_frames(n), ...)``."""
+
+    # -- shared behaviour ---------------------------------------------------
+
+    def to_dict(self) -> dict:
+        """The recipe: ``{"feature": name, **config}`` (JSON-able, round-trips through :func:`create`)."""
+        return {"feature": self.name, **config_dict(self.config)}
+
+    def prepare(self, audio: Audio) -> Audio:
+        """Resample ``audio`` to :attr:`sample_rate` if needed and check its length and values."""
+        if audio.sample_rate != self.sample_rate:
+            audio = dataclasses.replace(
+                audio, samples=resample(audio.samples, orig_sr=audio.sample_rate, target_sr=self.sample_rate),
+                sample_rate=self.sample_rate)
+        if audio.num_samples < self.min_samples:
+            raise AudioTooShortError(
+                f"audio of {audio.num_samples} samples ({float(audio.duration) * 1000:.1f} ms) is shorter than "
+                f"the {self.min_samples} samples ({self.min_samples / self.sample_rate * 1000:.1f} ms) that "
+                f"{self.name} needs for one frame"
+            )
+        if not np.all(np.isfinite(audio.samples)):
+            raise InputError("audio contains NaN or infinite samples")
+        return audio
+
+    def extract(self, audio: Audio) -> Features:
+        """Compute features of ``audio`` with their grid on the audio's clock."""
+        audio = self.prepare(audio)
+        values = self.compute(audio.samples)
+        grid = self.grid(audio.num_samples, t0=audio.start)
+        if values.shape[0] != grid.num_frames:
+            raise AssertionError(
+                f"{self.name}: produced {values.shape[0]} frames, formula says {grid.num_frames} "
+                f"for {audio.num_samples} samples"
+            )
+        return Features(values, grid, self.to_dict())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+
+def _coerce(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
+def centre_t0(t0, offset_samples: Fraction | int, sample_rate: int) -> Fraction:
+    """``t0 + offset_samples / sample_rate`` as an exact Fraction."""
+    return Fraction(t0) + Fraction(offset_samples) / sample_rate

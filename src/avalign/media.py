@@ -1,0 +1,465 @@
+"""Probe media files and decode their audio onto the video's clock.
+
+PyAV (FFmpeg's libraries) demuxes and decodes; soxr resamples (resampy's
+``kaiser_best`` on request, which librosa < 0.10 used).
+
+The reference clock is the video's: time 0 is the presentation time of the
+first video frame. An :class:`Audio` knows where its first sample sits on that
+clock (``start``, seconds; negative when the audio stream starts first). AAC
+encoder priming is removed by FFmpeg's decoder from the container's edit list;
+trailing encoder padding beyond the stream's declared duration is trimmed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError, MediaError, NoAudioError, NoVideoError
+from .timing import FrameGrid, fraction_str
+
+#: Resamplers accepted by :func:`load_audio`: soxr qualities, and resampy filters.
+RESAMPLERS = ("soxr_hq", "soxr_vhq", "soxr_mq", "soxr_lq", "kaiser_best", "kaiser_fast")
+
+#: File extensions treated as media when scanning folders.
+MEDIA_EXTENSIONS = (
+    ".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".mp4", ".mkv", ".mov",
+    ".webm", ".avi", ".m4v", ".wma", ".aiff", ".aif",
+)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """The first video stream. Times in seconds on the container clock."""
+
+    index: int
+    codec: str
+    width: int
+    height: int
+    fps: Fraction
+    num_frames: int
+    start_time: Fraction
+    duration: float
+    vfr: bool
+    average_fps: Fraction
+    timestamps: tuple = field(repr=False, default=())
+
+    def grid(self) -> FrameGrid:
+        """The video's frame grid on its own clock (frame 0 at 0 s); actual timestamps when VFR."""
+        ts = None
+        if self.vfr:
+            ts = tuple(t - float(self.start_time) for t in self.timestamps)
+        return FrameGrid.from_video(self.fps, self.num_frames, timestamps=ts)
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index, "codec": self.codec, "width": self.width, "height": self.height,
+            "fps": fraction_str(self.fps), "fps_hz": float(self.fps), "num_frames": self.num_frames,
+            "start_time": float(self.start_time), "duration": self.duration, "vfr": self.vfr,
+            "average_fps": fraction_str(self.average_fps),
+        }
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """The first audio stream. Times in seconds on the container clock."""
+
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    start_time: Fraction
+    num_samples: int
+    duration: float
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["start_time"] = float(self.start_time)
+        return d
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What :func:`probe` finds in a file."""
+
+    path: str
+    format: str
+    duration: float
+    video: VideoInfo | None
+    audio: AudioInfo | None
+    streams: tuple = ()
+
+    @property
+    def audio_offset(self) -> Fraction:
+        """Seconds from the first video frame to the first audio sample (0 without video or audio)."""
+        if self.video is None or self.audio is None:
+            return Fraction(0)
+        return self.audio.start_time - self.video.start_time
+
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = {"path": self.path, "format": self.format, "duration": self.duration,
+                             "streams": list(self.streams)}
+        if self.video is not None:
+            d["video"] = self.video.to_dict()
+        if self.audio is not None:
+            d["audio"] = self.audio.to_dict()
+        if self.video is not None and self.audio is not None:
+            d["audio_offset"] = float(self.audio_offset)
+        return d
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Mono samples at a known rate, placed on a clock.
+
+    Attributes
+    ----------
+    samples : np.ndarray, shape ``(n,)``, float32
+        In [-1, 1), or int16 magnitudes when ``scale == "int16"``.
+    sample_rate : int
+        Hz.
+    start : Fraction
+        Seconds of sample 0 on the reference clock (the video clock for a
+        video file: audio start minus video start).
+    meta : dict
+        How the samples were made (source, channels, resampler, trims).
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    start: Fraction = Fraction(0)
+    scale: str = "float"
+    meta: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def duration(self) -> Fraction:
+        """Exact length in seconds: ``num_samples / sample_rate``."""
+        return Fraction(self.num_samples, self.sample_rate)
+
+    @classmethod
+    def from_array(cls, samples, sample_rate: int, *, start=0, scale: str = "float") -> "Audio":
+        """Wrap a 1-D array (checked: finite, 1-D) as Audio."""
+        x = np.asarray(samples)
+        if x.ndim != 1:
+            raise InputError(f"audio must be 1-D (mono), got shape {x.shape}")
+        x = x.astype(np.float32, copy=False)
+        if not np.all(np.isfinite(x)):
+            raise InputError("audio contains NaN or infinite samples")
+        return cls(x, int(sample_rate), Fraction(start), scale)
+
+    def shifted(self, seconds) -> "Audio":
+        """The same samples placed ``seconds`` later on the clock."""
+        return replace(self, start=self.start + Fraction(seconds))
+
+    def on_clock(self, start=0, num_samples: int | None = None) -> "Audio":
+        """Pad with zeros or trim so that sample 0 sits at ``start`` seconds (rounded to a sample).
+
+        With ``num_samples``, also pad or trim the end to that length. The
+        padding and trimming done are recorded in ``meta["clock"]``.
+        """
+        shift = round((self.start - Fraction(start)) * self.sample_rate)
+        x = self.samples
+        if shift > 0:
+            x = np.concatenate([np.zeros(shift, x.dtype), x])
+        elif shift < 0:
+            x = x[-shift:]
+        if num_samples is not None:
+            x = x[:num_samples] if x.shape[0] >= num_samples else np.pad(x, (0, num_samples - x.shape[0]))
+        meta = dict(self.meta)
+        meta["clock"] = {"padded_start": max(shift, 0), "trimmed_start": max(-shift, 0),
+                         "from_start": float(self.start), "length": int(x.shape[0])}
+        return replace(self, samples=x, start=Fraction(start), meta=meta)
+
+
+# ---------------------------------------------------------------------------
+# Opening files
+# ---------------------------------------------------------------------------
+
+
+def _open(path):
+    import av
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise MediaError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise MediaError(f"{path}: is a directory, not a media file")
+    if os.path.getsize(path) == 0:
+        raise MediaError(f"{path}: file is empty")
+    try:
+        return av.open(path, metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{path}: not a readable media file ({_reason(exc)})") from None
+    except Exception as exc:  # pragma: no cover - unusual PyAV failures
+        raise MediaError(f"{path}: not a readable media file ({exc})") from None
+
+
+def _reason(exc) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _video_timestamps(container, stream) -> list[int]:
+    """Presentation timestamps (in the stream's time base) of every video packet, sorted."""
+    pts = [p.pts for p in container.demux(stream) if p.pts is not None and p.size > 0]
+    pts.sort()
+    return pts
+
+
+def _rate_from_intervals(pts: list[int], tb: Fraction, base_rate: Fraction | None) -> tuple[Fraction, bool, Fraction]:
+    """``(fps, vfr, average_fps)`` from sorted timestamps.
+
+    Constant rate: every interval equal within one tick of the time base
+    (millisecond time bases give 33/34 at 29.97 fps); the fps is then the
+    container's base rate when it agrees with the mean interval, else
+    ``1 / (interval * tb)``. Otherwise variable: fps is the average rate.
+    """
+    if len(pts) < 2:
+        fps = base_rate if base_rate else Fraction(25)
+        return fps, False, fps
+    d = np.diff(np.asarray(pts, dtype=np.int64))
+    span = Fraction(int(pts[-1] - pts[0])) * tb
+    average = Fraction(len(pts) - 1) / span if span > 0 else (base_rate or Fraction(25))
+    lo, hi = int(d.min()), int(d.max())
+    spread_ok = hi - lo <= 1 or (hi - lo) <= 0.02 * float(np.median(d))
+    if spread_ok:
+        if base_rate and abs(float(base_rate) - float(average)) <= 0.002 * float(average):
+            return base_rate, False, average
+        if lo == hi:
+            return 1 / (Fraction(lo) * tb), False, average
+        return average.limit_denominator(1001), False, average
+    return average, True, average
+
+
+def probe(path) -> MediaInfo:
+    """Read a file's streams: exact video fps and frame count, start times, audio layout.
+
+    The video frame count and timestamps come from the packets (demuxing
+    only, no decoding). Raises :class:`MediaError` for a missing, empty or
+    unreadable file.
+    """
+    container = _open(path)
+    try:
+        return _probe(container, os.fspath(path))
+    except (InputError, MemoryError):
+        raise
+    except Exception as exc:
+        raise MediaError(f"{os.fspath(path)}: cannot read the file's streams ({exc})") from None
+    finally:
+        container.close()
+
+
+def _probe(container, path: str) -> MediaInfo:
+    import av
+
+    streams = []
+    for s in container.streams:
+        streams.append({"index": s.index, "type": s.type,
+                        "codec": s.codec_context.name if s.codec_context else None})
+    duration = container.duration / 1e6 if container.duration else 0.0
+    video = audio = None
+    if container.streams.video:
+        vs = container.streams.video[0]
+        tb = Fraction(vs.time_base)
+        try:
+            pts = _video_timestamps(container, vs)
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{path}: truncated or corrupt video stream ({_reason(exc)})") from None
+        base = Fraction(vs.base_rate) if vs.base_rate else None
+        fps, vfr, average = _rate_from_intervals(pts, tb, base)
+        if vfr and vs.average_rate:
+            fps = average = Fraction(vs.average_rate)  # FFmpeg's frames / duration
+        start = Fraction(pts[0]) * tb if pts else Fraction(vs.start_time or 0) * tb
+        vdur = float(Fraction(vs.duration) * tb) if vs.duration else (len(pts) / float(fps))
+        video = VideoInfo(vs.index, vs.codec_context.name, vs.codec_context.width, vs.codec_context.height,
+                          fps, len(pts), start, vdur, vfr, average,
+                          tuple(float(Fraction(p) * tb) for p in pts))
+    if container.streams.audio:
+        st = container.streams.audio[0]
+        tb = Fraction(st.time_base)
+        start = Fraction(st.start_time or 0) * tb
+        sr = st.codec_context.sample_rate
+        if st.duration:
+            n = round(Fraction(st.duration) * tb * sr)
+        elif container.duration:
+            n = round(Fraction(container.duration, 1_000_000) * sr)
+        else:
+            n = 0
+        channels = st.codec_context.channels if hasattr(st.codec_context, "channels") else st.channels
+        audio = AudioInfo(st.index, st.codec_context.name, sr, channels, start, n, n / sr if sr else 0.0)
+    if video is None and audio is None:
+        raise MediaError(f"{path}: no audio or video stream")
+    if not duration:
+        duration = max(video.duration if video else 0.0, audio.duration if audio else 0.0)
+    return MediaInfo(path, container.format.name, duration, video, audio, tuple(streams))
+
+
+# ---------------------------------------------------------------------------
+# Decoding audio
+# ---------------------------------------------------------------------------
+
+
+def _frame_to_mono(frame, channel: int | str) -> np.ndarray:
+    """One decoded audio frame -> float32 mono, shape ``(samples,)``."""
+    x = frame.to_ndarray()
+    fmt = frame.format
+    if not fmt.is_planar:
+        x = x.reshape(-1, len(frame.layout.channels)).T
+    if x.dtype == np.int16:
+        x = x.astype(np.float32) / 32768.0
+    elif x.dtype == np.int32:
+        x = (x / 2147483648.0).astype(np.float32)
+    elif x.dtype == np.uint8:
+        x = (x.astype(np.float32) - 128.0) / 128.0
+    else:
+        x = x.astype(np.float32, copy=False)
+    if x.shape[0] == 1:
+        return x[0]
+    if channel == "mean":
+        return np.mean(x, axis=0, dtype=np.float32)
+    if isinstance(channel, int) and 0 <= channel < x.shape[0]:
+        return x[channel]
+    raise InputError(f"channel {channel!r} does not exist in audio with {x.shape[0]} channels")
+
+
+class _Resampler:
+    """Streaming resampler: soxr's stream (bounded memory) or resampy on the whole signal."""
+
+    def __init__(self, sr_in: int, sr_out: int, method: str):
+        if method not in RESAMPLERS:
+            raise InputError(f"unknown resampler {method!r}; expected one of {', '.join(RESAMPLERS)}")
+        self.method = method
+        self.identity = sr_in == sr_out
+        self.sr_in, self.sr_out = sr_in, sr_out
+        self.parts: list[np.ndarray] = []
+        self.n_in = 0
+        if not self.identity and method.startswith("soxr"):
+            import soxr
+
+            self.stream = soxr.ResampleStream(sr_in, sr_out, 1, dtype="float32", quality=method)
+        else:
+            self.stream = None
+
+    def push(self, x: np.ndarray) -> None:
+        self.n_in += x.shape[0]
+        if self.stream is not None:
+            x = self.stream.resample_chunk(x, last=False)
+        self.parts.append(x)
+
+    def finish(self) -> np.ndarray:
+        if self.stream is not None:
+            self.parts.append(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        y = np.concatenate(self.parts) if self.parts else np.zeros(0, np.float32)
+        self.parts = []
+        if self.identity:
+            return y
+        if self.stream is None:
+            from .errors import require
+
+            resampy = require("resampy", "resampy")
+            y = resampy.resample(y, self.sr_in, self.sr_out, filter=self.method, axis=-1).astype(np.float32)
+        # librosa's length rule: ceil(n * sr_out / sr_in), padding or trimming the tail
+        n_out = -(-self.n_in * self.sr_out // self.sr_in)
+        if y.shape[0] >= n_out:
+            return y[:n_out]
+        return np.pad(y, (0, n_out - y.shape[0]))
+
+
+def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int, resampler: str = "soxr_hq") -> np.ndarray:
+    """Resample a 1-D float32 signal, length ``ceil(n * target_sr / orig_sr)`` (librosa's rule)."""
+    r = _Resampler(orig_sr, target_sr, resampler)
+    r.push(np.asarray(samples, dtype=np.float32))
+    return r.finish()
+
+
+def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "mean",
+               resampler: str = "soxr_hq", scale: str = "float", clock: str = "video") -> Audio:
+    """Decode a file's first audio stream to mono float32 at ``sample_rate``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any container PyAV reads (wav, flac, mp3, m4a, ogg, mp4, mkv, mov, webm).
+    sample_rate : int or None
+        Target rate in Hz; ``None`` keeps the file's rate.
+    channel : "mean" or int
+        Mono mix-down: mean of channels (librosa's ``to_mono``), or one channel.
+    resampler : str
+        ``soxr_hq`` (default; librosa >= 0.10), ``soxr_vhq``, ... or resampy's
+        ``kaiser_best`` (librosa < 0.10). The length is ``ceil(n * sr / sr_in)``.
+    scale : "float" or "int16"
+        ``int16`` returns int16 magnitudes (``round(x * 32768)``, clipped), as
+        read by ``scipy.io.wavfile`` for the DeepSpeech and syncnet lineages.
+    clock : "video" or "audio"
+        ``video``: ``start`` is the audio's start minus the first video frame's
+        (0 when there is no video). ``audio``: ``start`` is 0.
+
+    Returns
+    -------
+    Audio
+        ``samples`` shape ``(n,)``; ``meta`` records source rate, channels,
+        resampler and trims.
+    """
+    import av
+
+    if sample_rate is not None and (not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0):
+        raise InputError(f"bad sample rate {sample_rate!r}: must be a positive integer (Hz)")
+    if scale not in ("float", "int16"):
+        raise InputError(f"bad scale {scale!r}: expected 'float' or 'int16'")
+    info = probe(path)
+    if info.audio is None:
+        raise NoAudioError(f"{os.fspath(path)}: no audio stream")
+    src_rate = info.audio.sample_rate
+    target = int(sample_rate or src_rate)
+    container = _open(path)
+    stream = container.streams.audio[0]
+    resampler_obj = _Resampler(src_rate, target, resampler)
+    first_pts = None
+    n_decoded = 0
+    try:
+        for frame in container.decode(stream):
+            if first_pts is None and frame.pts is not None:
+                first_pts = Fraction(frame.pts) * Fraction(stream.time_base)
+            mono = _frame_to_mono(frame, channel)
+            # trailing encoder padding beyond the declared stream duration
+            if info.audio.num_samples and n_decoded + mono.shape[0] > info.audio.num_samples:
+                mono = mono[: max(info.audio.num_samples - n_decoded, 0)]
+            n_decoded += mono.shape[0]
+            if mono.shape[0]:
+                resampler_obj.push(mono)
+    except av.error.FFmpegError as exc:
+        if n_decoded == 0:
+            raise MediaError(f"{os.fspath(path)}: truncated or corrupt audio stream ({_reason(exc)})") from None
+        truncated = True
+    else:
+        truncated = False
+    finally:
+        container.close()
+    if n_decoded == 0:
+        raise MediaError(f"{os.fspath(path)}: the audio stream holds no samples (empty or truncated file)")
+    y = resampler_obj.finish()
+    if not np.all(np.isfinite(y)):
+        raise InputError(f"{os.fspath(path)}: audio contains NaN or infinite samples")
+    if scale == "int16":
+        y = np.clip(np.round(y * 32768.0), -32768, 32767).astype(np.float32)
+    audio_start = first_pts if first_pts is not None else info.audio.start_time
+    start = Fraction(0)
+    if clock == "video" and info.video is not None:
+        start = audio_start - info.video.start_time
+    elif clock not in ("video", "audio"):
+        raise InputError(f"bad clock {clock!r}: expected 'video' or 'audio'")
+    meta = {
+        "source": os.fspath(path), "source_sample_rate": src_rate, "channels": info.audio.channels,
+        "mixdown": channel if info.audio.channels > 1 else None, "resampler": resampler if src_rate != target else None,
+        "source_samples": n_decoded, "declared_samples": info.audio.num_samples,
+        "truncated": truncated, "audio_start": float(audio_start), "start_on_video_clock": float(start),
+    }
+    return Audio(y, target, start, scale, meta)
