@@ -124,3 +124,105 @@ class Mel(Extractor):
                                window=c.window, center=c.center, pad_mode=c.pad_mode)
         mel = spec @ self.filterbank()
         return apply_level(mel, c).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class MFCCConfig:
+    """MFCC settings; defaults are python_speech_features' ``mfcc`` (seconds for ``winlen`` / ``winstep``).
+
+    ``input_scale="int16"`` computes on int16 magnitudes (syncnet_python and
+    the DeepSpeech lineage read WAVs as int16).
+    """
+
+    sample_rate: int = 16000
+    winlen: float = 0.025
+    winstep: float = 0.01
+    numcep: int = 13
+    nfilt: int = 26
+    nfft: int = 512
+    lowfreq: float = 0.0
+    highfreq: float | None = None
+    preemph: float = 0.97
+    ceplifter: int = 22
+    append_energy: bool = True
+    input_scale: str = "float"
+
+    @property
+    def frame_len(self) -> int:
+        """Window in samples (psf's round-half-up of ``winlen * sample_rate``)."""
+        return _round_half_up(self.winlen * self.sample_rate)
+
+    @property
+    def frame_step(self) -> int:
+        return _round_half_up(self.winstep * self.sample_rate)
+
+
+def _round_half_up(x: float) -> int:
+    import decimal
+
+    return int(decimal.Decimal(x).quantize(decimal.Decimal("1"), rounding=decimal.ROUND_HALF_UP))
+
+
+def psf_filterbank(nfilt: int, nfft: int, sample_rate: int, lowfreq: float, highfreq: float | None) -> np.ndarray:
+    """python_speech_features' HTK-mel triangular filters on FFT bins, shape ``(nfft // 2 + 1, nfilt)``."""
+    highfreq = highfreq or sample_rate / 2
+    mel = np.linspace(dsp.hz_to_mel(lowfreq, htk=True), dsp.hz_to_mel(highfreq, htk=True), nfilt + 2)
+    bins = np.floor((nfft + 1) * dsp.mel_to_hz(mel, htk=True) / sample_rate)
+    fb = np.zeros((nfilt, nfft // 2 + 1))
+    for j in range(nfilt):
+        for i in range(int(bins[j]), int(bins[j + 1])):
+            fb[j, i] = (i - bins[j]) / (bins[j + 1] - bins[j])
+        for i in range(int(bins[j + 1]), int(bins[j + 2])):
+            fb[j, i] = (bins[j + 2] - i) / (bins[j + 2] - bins[j + 1])
+    return np.ascontiguousarray(fb.T)
+
+
+class MFCC(Extractor):
+    """MFCC as python_speech_features computes it, shape ``(T, numcep)``.
+
+    Frames of ``frame_len`` samples every ``frame_step``, the tail frame
+    zero-padded: ``T = 1`` if ``n <= frame_len`` else ``1 + ceil((n - frame_len) / frame_step)``.
+    Frame ``t`` spans samples ``[step*t, step*t + frame_len)``.
+    """
+
+    name = "mfcc"
+    Config = MFCCConfig
+
+    @property
+    def input_scale(self) -> str:
+        return self.config.input_scale
+
+    def num_frames(self, n_samples: int) -> int:
+        from ..timing import psf_num_frames
+
+        return psf_num_frames(n_samples, frame_len=self.config.frame_len, step=self.config.frame_step)
+
+    def grid(self, n_samples: int, *, t0=0) -> FrameGrid:
+        c = self.config
+        return FrameGrid.from_framing(n_samples, sample_rate=c.sample_rate, frame_len=c.frame_len,
+                                      step=c.frame_step, t0=Fraction(t0))
+
+    def compute(self, samples: np.ndarray) -> np.ndarray:
+        import scipy.fft
+
+        c = self.config
+        x = np.asarray(samples, dtype=np.float64)
+        if c.preemph:
+            x = np.append(x[:1], x[1:] - c.preemph * x[:-1])
+        n_frames = self.num_frames(x.shape[0])
+        pad = (n_frames - 1) * c.frame_step + c.frame_len - x.shape[0]
+        x = np.concatenate([x, np.zeros(max(pad, 0))])
+        frames = dsp.frame(x, frame_length=c.frame_len, hop=c.frame_step)[:n_frames]
+        if c.frame_len > c.nfft:
+            frames = frames[:, : c.nfft]
+        pspec = np.square(np.abs(np.fft.rfft(frames, c.nfft))) / c.nfft
+        energy = pspec.sum(axis=1)
+        energy = np.where(energy == 0, np.finfo(float).eps, energy)
+        feat = pspec @ psf_filterbank(c.nfilt, c.nfft, c.sample_rate, c.lowfreq, c.highfreq)
+        feat = np.where(feat == 0, np.finfo(float).eps, feat)
+        feat = scipy.fft.dct(np.log(feat), type=2, axis=1, norm="ortho")[:, : c.numcep]
+        if c.ceplifter > 0:
+            feat = feat * (1 + (c.ceplifter / 2.0) * np.sin(np.pi * np.arange(c.numcep) / c.ceplifter))
+        if c.append_energy:
+            feat[:, 0] = np.log(energy)
+        return feat.astype(np.float32)
