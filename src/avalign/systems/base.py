@@ -73,6 +73,14 @@ class Preset:
         """The system's array for ``audio`` (at :attr:`sample_rate`)."""
         raise NotImplementedError
 
+    def sources(self, n_samples: int, fps: Fraction, video_frames: int | None = None) -> np.ndarray:
+        """Audio each output row receives: ``[start, end)`` in samples, shape ``(rows, 2)``, int64.
+
+        Spans may reach before 0 or past ``n_samples`` where the system pads
+        (zeros or replicated edges). Used by ``avalign explain``.
+        """
+        raise NotImplementedError(f"preset {self.name!r} does not describe its sample spans")
+
     # -- shared -------------------------------------------------------------
 
     def resolve_fps(self, fps) -> Fraction:
