@@ -45,6 +45,8 @@ class Preset:
         Whether ``model`` must be given (or a default id is used).
     default_model : str or None
         The checkpoint the system uses.
+    file_name : str or None
+        The file name the system saves this array under (``aud_hu.npy``), for ``batch --system-names``.
     """
 
     name: ClassVar[str]
@@ -58,6 +60,7 @@ class Preset:
     feature: ClassVar[str] = "mel"
     needs_model: ClassVar[bool] = False
     default_model: ClassVar[str | None] = None
+    file_name: ClassVar[str | None] = None
 
     def __init__(self, **options: Any):
         self.options = options
