@@ -123,6 +123,8 @@ class Explanation:
         e = self.spans[:, 1] / self.sample_rate
         start_off = float(np.median(s - t)) * 1000
         centre_off = float(np.median((s + e) / 2 - t)) * 1000
+        if abs(centre_off) < 1000 / self.sample_rate:  # within a sample: rounding of the frame's time
+            centre_off = 0.0
         length = float(np.median(e - s)) * 1000
         if abs(centre_off) <= length / 4:
             word = "centred"
@@ -130,7 +132,7 @@ class Explanation:
             word = "start-anchored"
         else:
             word = "shifted"
-        return start_off, centre_off, word
+        return round(start_off, 3) + 0.0, round(centre_off, 3) + 0.0, word
 
     def padded_rows(self) -> int:
         """Rows whose span reaches outside the audio or that receive zero feature rows."""

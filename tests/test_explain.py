@@ -1,0 +1,265 @@
+"""avalign explain: the rule, the exact row count and the audio each row receives.
+
+Two small presets written against the Preset contract stand in for the real
+ones (a Wav2Lip-like start-anchored window of 16 mel frames and a centred
+40 ms window per video frame); a parametrised test covers every preset that
+``avalign.presets()`` lists once they are merged.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import avalign
+from avalign.cli import main
+from avalign.errors import InputError
+from avalign.explain import aligned_sources, explain, feature_spans, frame_sample_spans
+from avalign.features import create
+from avalign.systems import Preset
+
+
+class WindowPreset(Preset):
+    """Wav2Lip-like: 80 Hz mel (centred, n_fft 800, hop 200); row i = mel[s:s+16], s = int(i*80/F);
+    the loop stops at the first window that overruns, whose chunk is the last 16 frames."""
+
+    name = "toy-window"
+    system = "toy (Wav2Lip-like)"
+    rule = "row i is the 16 mel frames starting at int(i*80/fps); the last chunk is the final 16 frames"
+    shape = "[K, 80, 16]"
+
+    @staticmethod
+    def _starts(n, fps):
+        m = 1 + n // 200
+        starts, i = [], 0
+        while True:
+            s = int(i * Fraction(80) / fps)
+            if s + 16 > m:
+                starts.append(m - 16)
+                return starts
+            starts.append(s)
+            i += 1
+
+    def num_frames(self, n_samples, fps, video_frames=None):
+        return len(self._starts(n_samples, Fraction(fps)))
+
+    def sources(self, n_samples, fps, video_frames=None):
+        s = np.asarray(self._starts(n_samples, Fraction(fps)), np.int64)
+        return np.stack([200 * s - 400, 200 * (s + 15) + 400], axis=1)
+
+    def compute(self, audio, *, fps, video_frames, model=None, device=None):
+        return np.zeros((self.num_frames(audio.num_samples, fps), 80, 16), np.float32)
+
+
+class CentredPreset(Preset):
+    """One row per video frame; row i receives the 40 ms centred on the frame's time."""
+
+    name = "toy-centred"
+    system = "toy (centred)"
+    rule = "row i is the 640 samples centred on the video frame's time i/fps"
+    shape = "[N, 29]"
+
+    def num_frames(self, n_samples, fps, video_frames=None):
+        if video_frames is not None:
+            return int(video_frames)
+        return math.floor(Fraction(n_samples, 16000) * Fraction(fps))
+
+    def sources(self, n_samples, fps, video_frames=None):
+        rows = self.num_frames(n_samples, fps, video_frames)
+        c = (np.arange(rows, dtype=np.int64) * 16000 * Fraction(fps).denominator) // Fraction(fps).numerator
+        return np.stack([c - 320, c + 320], axis=1)
+
+    def compute(self, audio, *, fps, video_frames, model=None, device=None):
+        return np.zeros((self.num_frames(audio.num_samples, fps, video_frames), 29), np.float32)
+
+
+# ---------------------------------------------------------------------------
+# presets
+# ---------------------------------------------------------------------------
+
+
+def test_window_preset_10s_at_25fps():
+    ex = explain(WindowPreset(), duration=10, fps=25)
+    assert (ex.n_samples, ex.rows, ex.video_frames) == (160000, 247, 250)  # Wav2Lip's 247 chunks
+    rows = ex.table()
+    assert [r.row for r in rows] == [0, 1, 2, 245, 246]
+    assert (rows[0].start, rows[0].end, rows[0].pad_before) == (-400, 3400, 400)
+    assert (rows[1].start, rows[1].end) == (200 * 3 - 400, 200 * 18 + 400)  # s = int(1*80/25) = 3
+    assert (rows[-1].start, rows[-1].end, rows[-1].pad_after) == (200 * 785 - 400, 200 * 800 + 400, 400)
+    start, centre, word = ex.anchoring()
+    assert word == "start-anchored"
+    text = ex.text()
+    assert "preset toy-window (toy (Wav2Lip-like))" in text
+    assert "audio 10 s = 160000 samples at 16 kHz; 250 video frames at 25 fps -> 247 rows [K, 80, 16]" in text
+    assert f"rule: {WindowPreset.rule}" in text
+    first = next(line for line in text.splitlines() if line.startswith("0 "))
+    assert first.split() == ["0", "0.0000", "s", "[-400,", "3400)", "[-0.0250,", "0.2125)", "400", "before", "the",
+                             "start"]
+    assert "400 after the end" in text
+    assert "windows: start-anchored" in text
+
+
+def test_centred_preset_marks_edges():
+    ex = explain(CentredPreset(), duration=2, fps="30000/1001")
+    assert ex.rows == math.floor(Fraction(2) * Fraction(30000, 1001)) == 59
+    assert ex.anchoring()[2] == "centred"
+    r0, r_last = ex.row(0), ex.row(-1)
+    assert (r0.start, r0.end, r0.pad_before, r0.pad_after) == (-320, 320, 320, 0)
+    assert r_last.row == 58 and r_last.pad_after == 0
+    assert ex.padded_rows() == 1
+    assert "centred (median start -20.0 ms, centre +0.0 ms" in ex.text()
+
+
+def test_fixed_fps_preset_ignores_given_rate():
+    class Fixed(CentredPreset):
+        name = "toy-fixed"
+        fixed_fps = Fraction(25)
+
+    ex = explain(Fixed(), duration=4, fps=30)
+    assert ex.fps == 25 and ex.rows == 100
+
+
+def _preset_fps(name):
+    p = avalign.preset(name)
+    return p.fixed_fps or 25
+
+
+@pytest.mark.parametrize("name", avalign.presets())
+def test_every_available_preset_explains(name):
+    """Covers the real presets once merged: rule, count and table rows agree with the contract."""
+    p = avalign.preset(name)
+    for seconds in (3.2, 10):
+        ex = explain(name, duration=seconds, fps=25)
+        f = p.resolve_fps(25)
+        n = round(seconds * p.sample_rate)
+        vf = math.floor(Fraction(str(seconds)) * f)
+        assert ex.rule and ex.rule == p.rule
+        assert ex.rows == p.num_frames(n, f, vf)
+        assert ex.spans.shape == (ex.rows, 2) and ex.spans.dtype == np.int64
+        assert np.all(ex.spans[:, 1] > ex.spans[:, 0])
+        table = ex.table()
+        assert [r.row for r in table] == sorted({i % ex.rows for i in (0, 1, 2, -2, -1)})
+        assert f"-> {ex.rows} rows" in ex.text()
+
+
+# ---------------------------------------------------------------------------
+# the generic feature path
+# ---------------------------------------------------------------------------
+
+
+def test_mel_linear_is_centred_with_padding_at_start():
+    ex = explain(feature="mel", duration=10, fps=25)
+    assert ex.rows == 250
+    r0, r1 = ex.row(0), ex.row(1)
+    assert (r0.start, r0.end, r0.pad_before) == (-200, 200, 200)  # centred STFT frame 0
+    assert (r1.start, r1.end) == (640 - 200, 640 + 200)  # frame 1 at 40 ms = mel frame 4 exactly
+    assert ex.anchoring()[2] == "centred"
+    assert "video frame i takes the feature linearly interpolated at its time i/25 s; clamp beyond the ends" in ex.rule
+
+
+def test_between_frames_linear_uses_two_neighbours():
+    ex = explain(feature="mel", duration=1, fps="30000/1001")
+    t = Fraction(1001, 30000)  # 33.37 ms: between mel frames 3 and 4
+    r = ex.row(1)
+    assert (r.start, r.end) == (3 * 160 - 200, 4 * 160 + 200)
+    assert math.isclose(r.frame_time, float(t))
+
+
+def test_index_window_zero_rows_at_the_end():
+    ex = explain(feature="mel", duration=10, fps=25, method="index", window=16, n_fft=800, hop_length=200)
+    last = ex.row(-1)
+    s = int(249 * 80 / 25)  # 796: rows 796..811, of which 801..811 are past the 801 mel frames
+    assert last.zero_rows == 811 - 801 + 1
+    assert last.start == 200 * s - 400 and last.end == 200 * 800 + 400
+    assert "11 zero feature rows" in ex.text()
+
+
+def test_mfcc_stack_rule_words():
+    ex = explain(feature="mfcc", duration=2, fps=25, method="stack")
+    assert "video frame i takes feature frames [4*i, 4*i+4) stacked; zeros beyond the ends" in ex.rule
+    assert (ex.row(0).start, ex.row(0).end) == (0, 3 * 160 + 400)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(2000, 60000), fps=st.sampled_from([24, 25, 30, Fraction(30000, 1001), 60]),
+       window=st.integers(1, 20), anchor=st.sampled_from(["start", "centre", -3]))
+def test_index_window_spans_match_independent_formula(n, fps, window, anchor):
+    grid = create("mel", n_fft=800, hop_length=200).grid(n)
+    vf = math.floor(Fraction(n, 16000) * Fraction(fps))
+    if vf == 0:
+        return
+    spans, zeros = feature_spans(grid, fps=fps, num_frames=vf, method="index", window=window, anchor=anchor,
+                                 edge="zeros")
+    off = {"start": 0, "centre": -(window // 2)}.get(anchor, anchor)
+    t = grid.num_frames
+    for i in range(vf):
+        s = math.floor(i * Fraction(80) / Fraction(fps)) + off
+        used = [j for j in range(s, s + window) if 0 <= j < t]
+        assert zeros[i] == window - len(used)
+        if used:
+            assert (spans[i, 0], spans[i, 1]) == (200 * used[0] - 400, 200 * used[-1] + 400)
+
+
+def test_aligned_sources_clamp_repeats_edges():
+    grid = create("mel").grid(16000)
+    lo, hi, zeros = aligned_sources(grid, fps=25, num_frames=25, method="index", window=5, anchor="centre",
+                                    edge="clamp")
+    assert lo[0] == 0 and hi[0] == 2 and zeros[0] == 0
+    assert frame_sample_spans(grid)[0].tolist() == [-200, 200]
+
+
+# ---------------------------------------------------------------------------
+# real files and the command
+# ---------------------------------------------------------------------------
+
+
+def test_explain_real_video_uses_its_frames(real):
+    ex = explain(feature="mel", source=real / "synctalk_short_demo.mp4")
+    assert (ex.n_samples, ex.fps, ex.video_frames, ex.rows) == (212885, 25, 331, 331)
+    ex = explain(WindowPreset(), source=real / "synctalk_short_demo.mp4")
+    m = 1 + 212885 // 200
+    assert m == 1065 and ex.rows == sum(1 for i in range(400) if i * 16 // 5 + 16 <= m) + 1 == 330
+    assert ex.row(-1).end == 200 * (m - 1) + 400 and ex.row(-1).pad_after == 200 * (m - 1) + 400 - 212885
+    assert f"{ex.row(-1).pad_after} after the end" in ex.text()
+
+
+def test_explain_real_video_on_the_video_clock(real):
+    """retalking_face1.mp4: the video starts 33 ms after the audio; rows sit on the video clock."""
+    ex = explain(feature="mfcc", source=real / "retalking_face1.mp4")
+    assert ex.video_frames == 135 and ex.fps == Fraction(1350, 61)
+    full = avalign.load_audio(real / "retalking_face1.mp4", 16000, clock="audio").num_samples
+    assert full - ex.n_samples == round(Fraction(33008, 1000000) * 16000)
+
+
+def test_cli_explain(capsys):
+    assert main(["explain", "--feature", "mel", "--duration", "10", "--fps", "25", "--rows", "0,-1"]) == 0
+    out = capsys.readouterr().out
+    assert "-> 250 rows" in out and "[-200, 200)" in out and "200 before the start" in out
+    assert main(["explain", "--duration", "1", "--fps", "25", "--json"]) == 0
+    import json
+
+    d = json.loads(capsys.readouterr().out)
+    assert d["rows"] == 25 and d["table"][0]["pad_before"] == 200 and d["anchoring"] == "centred"
+
+
+@pytest.mark.parametrize("argv", [
+    ["explain", "--duration", "abc", "--fps", "25"],
+    ["explain", "--duration", "0", "--fps", "25"],
+    ["explain", "--duration", "1", "--fps", "0"],
+    ["explain", "--duration", "1"],
+    ["explain", "--preset", "no-such-preset", "--duration", "1", "--fps", "25"],
+    ["explain", "--feature", "mel", "--duration", "1", "--fps", "25", "--rows", "x"],
+])
+def test_cli_explain_bad_input(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("avalign: error:") and err.count("\n") == 1
+
+
+def test_explain_needs_a_length():
+    with pytest.raises(InputError):
+        explain(feature="mel", fps=25)
