@@ -138,6 +138,9 @@ def diagnose(rows: int, *, n_samples: int, sample_rate: int, fps, video_frames: 
     if abs(diff) == 1:
         out.append(f"one row {'short' if diff < 0 else 'long'}: {rows} rows where {what} give{'s' if preset else ''}"
                    f" {expected}")
+    if preset is not None and rows == video_frames:
+        out.append(f"{rows} rows = one per video frame, but preset {preset.name}'s rule gives {expected} "
+                   f"({preset.shape}): made by another recipe?")
     # a count made from the audio duration instead of the video's frames
     if preset is None:
         for rule, c in _count_variants(d * fps).items():
