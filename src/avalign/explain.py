@@ -82,6 +82,7 @@ class Explanation:
     spans: np.ndarray
     zero_rows: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    times: np.ndarray | None = None
 
     @property
     def duration(self) -> float:
@@ -89,7 +90,10 @@ class Explanation:
         return self.n_samples / self.sample_rate
 
     def frame_times(self) -> np.ndarray:
-        """Seconds at which the video frame of each row starts: ``i / fps``, shape ``(rows,)``."""
+        """Seconds at which the video frame of each row starts, shape ``(rows,)``: ``i / fps``, or the
+        video's actual timestamps (variable frame rate, feature path)."""
+        if self.times is not None:
+            return np.asarray(self.times, dtype=np.float64)
         return np.arange(self.rows, dtype=np.float64) * (self.fps.denominator / self.fps.numerator)
 
     def row(self, i: int) -> SpanRow:
@@ -99,7 +103,7 @@ class Explanation:
         i = i % self.rows
         s, e = (int(x) for x in self.spans[i])
         z = int(self.zero_rows[i]) if self.zero_rows is not None else 0
-        return SpanRow(i, float(Fraction(i) / self.fps), s, e, max(0, -s), max(0, e - self.n_samples), z)
+        return SpanRow(i, float(self.frame_times()[i]), s, e, max(0, -s), max(0, e - self.n_samples), z)
 
     def table(self, rows=DEFAULT_ROWS) -> list[SpanRow]:
         """Span rows for ``rows`` (default the first three and last two), duplicates dropped, in order."""
@@ -207,13 +211,14 @@ def frame_sample_spans(grid: FrameGrid) -> np.ndarray:
 
 
 def aligned_sources(grid: FrameGrid, *, fps, num_frames: int, method: str = "linear", window: int | None = None,
-                    anchor="start", edge: str | None = None, k: int | None = None):
+                    anchor="start", edge: str | None = None, k: int | None = None, video: FrameGrid | None = None):
     """Which feature frames each of ``num_frames`` video frames receives under an alignment rule.
 
     Runs :func:`avalign.align` on the indices ``1..T`` themselves, so the answer
     is the engine's own mapping. Returns ``(lo, hi, zeros)``, each shape
     ``(num_frames,)``: the first and last feature frame used (``-1`` when
     only padding), and how many of the received rows are zero padding.
+    ``video``: the video's frame grid (its actual timestamps when variable-rate).
     """
     from .align import align
     from .features.base import Features
@@ -223,7 +228,7 @@ def aligned_sources(grid: FrameGrid, *, fps, num_frames: int, method: str = "lin
     if method == "pool":
         method = "stack"  # same sources, kept separate
     out = align(idx, fps=fps, num_frames=num_frames, method=method, window=window, anchor=anchor, edge=edge,
-                k=k).values.reshape(num_frames, -1)
+                k=k, video=video).values.reshape(num_frames, -1)
     zeros = (out == 0).sum(axis=1)
     used = np.where(out == 0, np.nan, out - 1)
     with np.errstate(invalid="ignore"):
@@ -248,6 +253,8 @@ def feature_spans(grid: FrameGrid, *, fps, num_frames: int, **rule) -> tuple[np.
     spans[ok, 1] = frames[hi[ok], 1]
     f = parse_fps(fps)
     at = (np.arange(num_frames, dtype=np.int64) * grid.sample_rate * f.denominator) // f.numerator
+    if rule.get("video") is not None and rule["video"].timestamps is not None:
+        at = np.floor(np.asarray(rule["video"].times()) * grid.sample_rate).astype(np.int64)
     spans[~ok, 0] = at[~ok]
     spans[~ok, 1] = at[~ok]
     return spans, zeros
@@ -287,7 +294,8 @@ def alignment_rule(*, method: str, fps, rate, window=None, anchor="start", edge=
 
 
 def _length(source, duration, n_samples, sample_rate, resampler="soxr_hq", scale="float"):
-    """(n_samples, fps or None, video_frames or None) from a media file, a duration or a sample count."""
+    """``(n_samples, fps, video_frames, video_grid)`` from a media file, a duration or a sample count
+    (the last three None without a video)."""
     if source is not None:
         from .media import load_audio, probe
 
@@ -295,11 +303,11 @@ def _length(source, duration, n_samples, sample_rate, resampler="soxr_hq", scale
         # as extract reads it: on the video clock, sample 0 at the first video frame
         audio = load_audio(source, sample_rate, resampler=resampler, scale=scale).on_clock(0)
         v = info.video
-        return audio.num_samples, (v.fps if v else None), (v.num_frames if v else None)
+        return audio.num_samples, (v.fps if v else None), (v.num_frames if v else None), (v.grid() if v else None)
     if n_samples is not None:
         if int(n_samples) <= 0:
             raise InputError(f"bad number of samples {n_samples}: must be positive")
-        return int(n_samples), None, None
+        return int(n_samples), None, None, None
     if duration is None:
         raise InputError("explain needs a duration (--duration), a number of samples or a media file")
     try:
@@ -308,7 +316,7 @@ def _length(source, duration, n_samples, sample_rate, resampler="soxr_hq", scale
         raise InputError(f"bad duration {duration!r}: expected seconds, e.g. 10 or 3.833375") from None
     if d <= 0:
         raise InputError(f"bad duration {duration!r}: must be greater than 0")
-    return round(d * sample_rate), None, None
+    return round(d * sample_rate), None, None, None
 
 
 def explain(preset=None, *, feature: str | None = None, source=None, duration=None, n_samples: int | None = None,
@@ -350,7 +358,7 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
         from . import systems
 
         p = preset if isinstance(preset, Preset) else systems.get(preset, **options)
-        n, file_fps, file_frames = _length(source, duration, n_samples, p.sample_rate, p.resampler, p.scale)
+        n, file_fps, file_frames, _ = _length(source, duration, n_samples, p.sample_rate, p.resampler, p.scale)
         f = p.resolve_fps(fps if fps is not None else file_fps)
         vf = _video_frames(video_frames, file_frames, file_fps, n, p.sample_rate, f, rounding)
         rows = p.num_frames(n, f, vf)
@@ -367,19 +375,22 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
     from . import features as _features
 
     ext = _features.create(feature, **options)
-    n, file_fps, file_frames = _length(source, duration, n_samples, ext.sample_rate,
+    n, file_fps, file_frames, file_grid = _length(source, duration, n_samples, ext.sample_rate,
                                        scale=getattr(ext, "input_scale", "float"))
     if fps is None and file_fps is None:
         raise InputError("explain needs a frame rate: pass --fps or a video file")
     f = parse_fps(fps if fps is not None else file_fps)
     vf = _video_frames(video_frames, file_frames, file_fps, n, ext.sample_rate, f, rounding)
     grid = ext.grid(n)
+    vgrid = file_grid if (file_grid is not None and f == file_fps and vf == file_frames) else None
     spans, zeros = feature_spans(grid, fps=f, num_frames=vf, method=method, window=window, anchor=anchor,
-                                 edge=edge, k=k)
+                                 edge=edge, k=k, video=vgrid)
     rule = (f"{feature}: {grid.describe().replace('frames', 'feature frames', 1)}; "
             + alignment_rule(method=method, fps=f, rate=grid.rate, window=window, anchor=anchor, edge=edge, k=k))
     shape = f"[{vf}{', ' + str(window) if window else ''}, ...]"
-    return Explanation(f"feature {feature}", rule, shape, vf, n, ext.sample_rate, f, vf, spans, zeros)
+    times = vgrid.times() if vgrid is not None and vgrid.timestamps is not None else None
+    notes = ["note: variable frame rate: rows sit at the video's actual frame times"] if times is not None else []
+    return Explanation(f"feature {feature}", rule, shape, vf, n, ext.sample_rate, f, vf, spans, zeros, notes, times)
 
 
 def _video_frames(video_frames, file_frames, file_fps, n, sr, fps, rounding) -> int:
