@@ -139,6 +139,7 @@ def plot_data(source, preset=None, *, feature: str | None = None, frame: int | N
         "envelope_times": env_t, "envelope_min": lo, "envelope_max": hi,
         "heatmap": heat, "heatmap_times": feats.grid.times(), "heatmap_period": float(1 / feats.grid.rate),
         "heatmap_label": label, "thumb_frames": np.arange(first, first + k), "audio_offset": float(info.audio_offset),
+        "vfr": bool(video is not None and video.vfr and f == video.fps),
     }
 
 
@@ -180,8 +181,10 @@ def render(data: dict, output, *, thumbnails: list[np.ndarray] | None = None, dp
     gs = fig.add_gridspec(len(ratios), 1, height_ratios=ratios)
     name = Path(data["source"]).name
     ws = data["window_samples"]
-    fig.suptitle(f"{name}: {data['title']}, {data['rows']} rows at {fraction_str(f)} fps\n"
-                 f"row {frame} (video frame shown {data['frame_time']:.3f}-{data['frame_time'] + period:.3f} s) "
+    shown_end = bounds[frame + 1] if frame + 1 < len(bounds) else data["frame_time"] + period
+    fig.suptitle(f"{name}: {data['title']}, {data['rows']} rows at {fraction_str(f)} fps"
+                 + (" (variable frame rate)" if data.get("vfr") else "") + "\n"
+                 f"row {frame} (video frame shown {data['frame_time']:.3f}-{shown_end:.3f} s) "
                  f"receives samples [{ws[0]}, {ws[1]}) = {w0:.3f}-{w1:.3f} s", fontsize=12)
     win_c, frame_c = "tab:orange", "tab:blue"
     r = 0
@@ -202,9 +205,11 @@ def render(data: dict, output, *, thumbnails: list[np.ndarray] | None = None, dp
                     s.set_linewidth(3)
         r = 1
 
-    def frame_axis(ax):
+    def frame_axis(ax, zoomed=True):
+        if data.get("vfr") and zoomed:
+            return  # frame numbers are written between the actual boundaries instead
         sec = ax.secondary_xaxis("top", functions=(lambda t: t * float(f), lambda i: i / float(f)))
-        sec.set_xlabel("video frame", fontsize=9)
+        sec.set_xlabel("video frame" + (" (at the average rate)" if data.get("vfr") else ""), fontsize=9)
         sec.tick_params(labelsize=8)
 
     # whole clip
@@ -217,9 +222,13 @@ def render(data: dict, output, *, thumbnails: list[np.ndarray] | None = None, dp
     ax.set_yticks([])
     ax.set_title(f"whole clip ({data['duration']:.2f} s, {data['num_frames']} video frames)", fontsize=10, loc="left")
     ax.legend(loc="upper right", fontsize=8)
-    frame_axis(ax)
+    frame_axis(ax, zoomed=False)
 
     def boundaries(ax):
+        pads = [(z0, 0.0), (data["duration"], z1)]
+        for k, (a, b) in enumerate(p for p in pads if p[1] > p[0]):
+            ax.axvspan(a, b, facecolor="none", edgecolor="0.6", hatch="xx", lw=0, zorder=0,
+                       label="no audio (padding)" if k == 0 else None)
         inside = bounds[(bounds >= z0) & (bounds <= z1)]
         for t in inside:
             ax.axvline(t, color="0.55", lw=0.8, ls=":")
@@ -230,6 +239,7 @@ def render(data: dict, output, *, thumbnails: list[np.ndarray] | None = None, dp
         ax.axvspan(w0, w1, facecolor="none", edgecolor=win_c, lw=2, label=f"audio that row {frame} receives")
         ax.axvline(0, color="black", lw=1)
         ax.axvline(data["duration"], color="black", lw=1)
+
 
     # zoomed waveform with frame boundaries
     ax = fig.add_subplot(gs[r + 1])
