@@ -236,3 +236,21 @@ def test_check_rejects_scalar(synctalk, tmp_path):
     np.save(p, np.float32(1))
     with pytest.raises(InputError):
         check(synctalk, p)
+
+
+def test_plain_preset_with_container_offset_accepts_either_reading(real, tmp_path):
+    """retalking_face1.mp4: audio starts 33 ms before the video. Another tool reads all of it (97710 samples);
+    avalign extract reads from the first video frame (97182 samples). Both counts are accepted, and said."""
+    video = real / "retalking_face1.mp4"
+    p, fps = WindowPreset(), Fraction(1350, 61)
+    full, clock = p.num_frames(97710, fps), p.num_frames(97182, fps)
+    assert full != clock
+    r = check(video, _plain(tmp_path, "full", full, 80, 16), preset=p)
+    assert r.ok and r.expected == full
+    r = check(video, _plain(tmp_path, "clock", clock, 80, 16), preset=p)
+    assert r.ok and r.expected == clock
+    assert any(line.startswith("the file follows the rule for the audio from the first video frame on (97182 samples")
+               for line in r.lines)
+    r = check(video, _plain(tmp_path, "bad", clock - 1, 80, 16), preset=p)
+    assert not r.ok and r.expected == full
+

@@ -263,3 +263,12 @@ def test_cli_explain_bad_input(argv, capsys):
 def test_explain_needs_a_length():
     with pytest.raises(InputError):
         explain(feature="mel", fps=25)
+
+
+def test_explain_refuses_a_preset_without_sources():
+    class NoSources(CentredPreset):
+        name = "toy-nosources"
+        sources = Preset.sources  # the contract's default: not described
+
+    with pytest.raises(InputError, match="does not describe the audio its rows receive"):
+        explain(NoSources(), duration=1, fps=25)

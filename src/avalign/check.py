@@ -272,8 +272,9 @@ def _check_plain(info, video, values, preset) -> CheckReport:
     if info.audio is None:
         raise InputError(f"{video}: no audio stream, so the rows cannot be checked against its audio")
     sr = p.sample_rate if p else 16000
-    audio = load_audio(video, sr, resampler=p.resampler if p else "soxr_hq", clock="audio")
-    n = audio.num_samples
+    audio = load_audio(video, sr, resampler=p.resampler if p else "soxr_hq", scale=p.scale if p else "float")
+    n = audio.num_samples  # the whole stream, as a tool that ignores the container offset reads it
+    n_clock = audio.on_clock(0).num_samples  # from the first video frame, as avalign extract reads it
     lines = []
     head = f"audio {float(audio.duration):.6g} s = {n} samples at {_khz(sr)}"
     if p is not None:
@@ -292,6 +293,12 @@ def _check_plain(info, video, values, preset) -> CheckReport:
     if line:
         lines.append(line + "; a tool that reads the audio from its first sample ignores this")
     ok = rows == expected
+    if not ok and p is not None and n_clock != n:
+        on_clock = p.num_frames(n_clock, f, v.num_frames)
+        if rows == on_clock:
+            lines.append(f"the file follows the rule for the audio from the first video frame on ({n_clock} samples, "
+                         f"as avalign extract reads it): {on_clock} rows")
+            expected, ok = on_clock, True
     reasons = [] if ok else diagnose(rows, n_samples=n, sample_rate=sr, fps=v.fps, video_frames=v.num_frames,
                                      preset=p, expected=expected)
     bad_shape = shape_mismatch(p.shape, values.shape) if p is not None else None

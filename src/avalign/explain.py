@@ -362,7 +362,10 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
         f = p.resolve_fps(fps if fps is not None else file_fps)
         vf = _video_frames(video_frames, file_frames, file_fps, n, p.sample_rate, f, rounding)
         rows = p.num_frames(n, f, vf)
-        spans = np.asarray(p.sources(n, f, vf), dtype=np.int64).reshape(-1, 2)
+        try:
+            spans = np.asarray(p.sources(n, f, vf), dtype=np.int64).reshape(-1, 2)
+        except NotImplementedError:
+            raise InputError(f"preset {p.name!r} does not describe the audio its rows receive (no sources())") from None
         if spans.shape[0] != rows:
             raise AssertionError(f"preset {p.name}: sources() gives {spans.shape[0]} rows, num_frames {rows}")
         notes = []
