@@ -88,6 +88,30 @@ def test_sidecar_container_offset_shown(real, tmp_path):
             "video frame (-0.73 frames); honoured by the extraction") in r.lines
 
 
+def test_sidecar_rows_at_the_wrong_times(synctalk, synctalk_mel, tmp_path):
+    meta = json.loads(synctalk_mel.with_suffix(".json").read_text())
+    meta["grid"]["t0"] = "3/100"  # every row 30 ms late: more than half a frame at 25 fps
+    out = tmp_path / "late.npy"
+    save(out, np.load(synctalk_mel), meta)
+    r = check(synctalk, out)
+    assert not r.ok and r.rows == r.expected == 331
+    assert r.max_time_error == pytest.approx(0.03)
+    assert r.reasons == ["rows are placed up to 30.000 ms from their video frames (more than half a frame)"]
+    assert r.lines[-1] == "MISMATCH: 331 rows as expected, but their times do not match the video's frames"
+
+
+def test_sidecar_preset_on_a_variable_rate_video(real, tmp_path):
+    """A preset places row i at i/fps as its system does; a VFR video is noted, not failed."""
+    video = real / "retalking_face1.mp4"
+    a = extract(video, recipe=CentredPreset())
+    out = tmp_path / "c.npy"
+    save(out, a.values, a.meta)
+    r = check(video, out, preset=CentredPreset())
+    assert r.ok and r.rows == 135
+    assert any(line.startswith("note: preset toy-centred assumes constant 1350/61 fps; this variable-rate video's "
+                               "frames are up to") for line in r.lines)
+
+
 def test_sidecar_preset_rule(synctalk, tmp_path):
     a = extract(synctalk, recipe=WindowPreset())
     out = tmp_path / "w.npy"
@@ -144,7 +168,7 @@ def test_plain_preset_rule_and_shape(synctalk, tmp_path):
     transposed = check(synctalk, _plain(tmp_path, "wt", 330, 16, 80), preset=WindowPreset())
     assert not transposed.ok
     assert transposed.reasons == ["shape (330, 16, 80): dimension 1 is 16, the rule [K, 80, 16] says 80"]
-    assert transposed.lines[-1] == "MISMATCH: wrong shape"
+    assert transposed.lines[-1] == "MISMATCH: 330 rows as expected, but the shape is wrong"
 
 
 def test_plain_preset_wrong_fps(synctalk, tmp_path):

@@ -307,7 +307,7 @@ def _check_plain(info, video, values, preset) -> CheckReport:
         ok = False
     lines.extend(f"why: {r}" for r in reasons)
     lines.append(f"OK: {rows} rows match" if ok else f"MISMATCH: {rows} rows, expected {expected} ({rows - expected:+d})"
-                 if rows != expected else "MISMATCH: wrong shape")
+                 if rows != expected else f"MISMATCH: {rows} rows as expected, but the shape is wrong")
     return CheckReport(ok, lines, rows, v.num_frames, None, expected, reasons, off)
 
 
@@ -342,13 +342,21 @@ def _check_sidecar(info, values, meta, preset) -> CheckReport:
     elif meta.get("fps") and fps != v.fps:
         lines.append(f"note: the features were made for {_fps(fps)} fps; the video is {_fps(v.fps)} fps")
     ok = rows == expected
+    reasons: list[str] = []
     max_err = None
     if grid is not None and rows and grid.num_frames == rows and rows == v.num_frames:
         err = np.abs(grid.times() - vgrid.times())
         max_err = float(err.max())
-        lines.append(f"time error per frame: max {max_err * 1000:.3f} ms over {rows} frames")
-        if max_err > 0.5 / float(v.fps):
-            ok = False
+        if p is not None and v.vfr:
+            # presets place row i at i / fps, as their systems do; say how far a variable-rate video is from that
+            lines.append(f"note: preset {p.name} assumes constant {_fps(fps)} fps; this variable-rate video's "
+                         f"frames are up to {max_err * 1000:.3f} ms from i/fps")
+        else:
+            lines.append(f"time error per frame: max {max_err * 1000:.3f} ms over {rows} frames")
+            if max_err > 0.5 / float(v.fps):
+                ok = False
+                reasons.append(f"rows are placed up to {max_err * 1000:.3f} ms from their video frames "
+                               f"(more than half a frame)")
     off, line = _offset_line(info)
     if line:
         recorded = (meta.get("offsets") or {}).get("audio_start_on_video_clock")
@@ -358,20 +366,24 @@ def _check_sidecar(info, values, meta, preset) -> CheckReport:
     shift = (meta.get("offsets") or {}).get("offset_ms")
     if shift:
         lines.append(f"audio shifted by --offset-ms {float(shift):+g} (positive: audio later)")
-    reasons = []
     if rows != expected:
         if sr and n is not None:
-            reasons = diagnose(rows, n_samples=int(n), sample_rate=int(sr), fps=v.fps, video_frames=v.num_frames,
-                               preset=p, expected=expected)
+            reasons += diagnose(rows, n_samples=int(n), sample_rate=int(sr), fps=v.fps, video_frames=v.num_frames,
+                                preset=p, expected=expected)
         else:
-            reasons = [f"{rows} rows where {expected} are expected"]
+            reasons.append(f"{rows} rows where {expected} are expected")
     bad_shape = shape_mismatch(p.shape, values.shape) if p is not None else None
     if bad_shape:
         reasons.append(bad_shape)
         ok = False
     lines.extend(f"why: {r}" for r in reasons)
-    lines.append("OK: features match the video" if ok else
-                 f"MISMATCH: {rows} rows, expected {expected} ({rows - expected:+d})")
+    if ok:
+        lines.append("OK: features match the video")
+    elif rows != expected:
+        lines.append(f"MISMATCH: {rows} rows, expected {expected} ({rows - expected:+d})")
+    else:
+        lines.append(f"MISMATCH: {rows} rows as expected, but " + ("the shape is wrong" if bad_shape else
+                     "their times do not match the video's frames"))
     return CheckReport(ok, lines, rows, v.num_frames, max_err, expected, reasons, off)
 
 
