@@ -123,15 +123,10 @@ def test_fixed_fps_preset_ignores_given_rate():
     assert ex.fps == 25 and ex.rows == 100
 
 
-def _preset_fps(name):
-    p = avalign.preset(name)
-    return p.fixed_fps or 25
+def _explain_contract(p, name):
+    """Rule, count, spans and table of a preset agree with its contract (``p`` a Preset; ``name`` or ``p`` to explain)."""
+    from avalign.check import diagnose
 
-
-@pytest.mark.parametrize("name", avalign.presets())
-def test_every_available_preset_explains(name):
-    """Covers the real presets once merged: rule, count and table rows agree with the contract."""
-    p = avalign.preset(name)
     for seconds in (3.2, 10):
         ex = explain(name, duration=seconds, fps=25)
         f = p.resolve_fps(25)
@@ -144,6 +139,20 @@ def test_every_available_preset_explains(name):
         table = ex.table()
         assert [r.row for r in table] == sorted({i % ex.rows for i in (0, 1, 2, -2, -1)})
         assert f"-> {ex.rows} rows" in ex.text()
+        # check's diagnosis runs the preset's rule at other rates without failing
+        reasons = diagnose(ex.rows + 1, n_samples=n, sample_rate=p.sample_rate, fps=f, video_frames=vf, preset=p)
+        assert reasons[0] == f"one row long: {ex.rows + 1} rows where preset {p.name}'s rule gives {ex.rows}"
+
+
+@pytest.mark.parametrize("name", avalign.presets())
+def test_every_available_preset_explains(name):
+    """Covers the real presets once merged: rule, count and table rows agree with the contract."""
+    _explain_contract(avalign.preset(name), name)
+
+
+@pytest.mark.parametrize("cls", [WindowPreset, CentredPreset])
+def test_contract_check_on_toy_presets(cls):
+    _explain_contract(cls(), cls())
 
 
 # ---------------------------------------------------------------------------

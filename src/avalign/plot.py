@@ -22,7 +22,7 @@ import numpy as np
 from .errors import InputError, require
 from .explain import explain
 from .media import load_audio, probe
-from .timing import fraction_str, parse_fps
+from .timing import fraction_str
 
 #: Feature kinds drawn as they are; other recipes are drawn over a plain log-mel.
 _DRAWABLE = ("mel", "mfcc", "whisper-mel")
