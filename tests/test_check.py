@@ -211,6 +211,18 @@ def test_diagnose_counts_from_duration_and_other_rates():
     assert any("(n-80)//320 = 49" in x for x in r)
 
 
+def test_diagnose_another_preset(monkeypatch):
+    """A file made with one preset, checked against another: the count is recognised."""
+    import avalign.check as c
+
+    monkeypatch.setattr(c, "known_presets", lambda: [WindowPreset(), CentredPreset()])
+    window_rows = WindowPreset().num_frames(160000, Fraction(25))  # 247
+    r = diagnose(window_rows, n_samples=160000, sample_rate=16000, fps=25, video_frames=250, preset=CentredPreset())
+    assert r == ["247 rows = preset toy-window's rule ([K, 80, 16]): made with toy-window instead of toy-centred?"]
+    r = diagnose(247, n_samples=160000, sample_rate=16000, fps=25, video_frames=250)
+    assert r[-1] == "247 rows = preset toy-window's rule ([K, 80, 16]): made with toy-window?"
+
+
 def test_diagnose_nothing_common():
     assert diagnose(7, n_samples=160000, sample_rate=16000, fps=25, video_frames=250) == [
         "7 rows where 250 are expected (-243); no common mistake explains it"]

@@ -168,7 +168,10 @@ def diagnose(rows: int, *, n_samples: int, sample_rate: int, fps, video_frames: 
         vf = round(Fraction(video_frames) * f / fps)
         counts = {}
         if preset is not None:
-            counts[f"{preset.name}'s rule at {_fps(f)} fps"] = preset.num_frames(n_samples, f, vf)
+            try:
+                counts[f"{preset.name}'s rule at {_fps(f)} fps"] = preset.num_frames(n_samples, f, vf)
+            except InputError:  # the system itself fails at that rate
+                continue
         else:
             counts[f"the video's {float(video_frames / fps):.4g} s counted at {_fps(f)} fps"] = vf
             for rule, c in _count_variants(d * f).items():
@@ -181,8 +184,33 @@ def diagnose(rows: int, *, n_samples: int, sample_rate: int, fps, video_frames: 
         out.append(f"made for the wrong fps: {rows} rows = {hits[0][1]}"
                    + (f" (also {', '.join(also)} fps)" if also else "")
                    + f"; this video is {_fps(fps)} fps ({video_frames} frames)")
+    # made with another preset's recipe
+    for other in known_presets():
+        if (preset is not None and other.name == preset.name) or other.sample_rate != sample_rate:
+            continue
+        try:
+            c = other.num_frames(n_samples, other.resolve_fps(fps), video_frames)
+        except Exception:  # noqa: BLE001 - a rule that cannot apply here explains nothing
+            continue
+        if c == rows:
+            out.append(f"{rows} rows = preset {other.name}'s rule ({other.shape}): made with {other.name}"
+                       + (f" instead of {preset.name}?" if preset is not None else "?"))
+            break
     if not out:
         out.append(f"{rows} rows where {expected} are expected ({diff:+d}); no common mistake explains it")
+    return out
+
+
+def known_presets() -> list:
+    """Instances of every available preset (for recognising a file made with another recipe)."""
+    from . import systems
+
+    out = []
+    for name in systems.names():
+        try:
+            out.append(systems.get(name))
+        except Exception:  # noqa: BLE001 - a preset that cannot be built is simply not a candidate
+            continue
     return out
 
 
@@ -202,10 +230,10 @@ def shape_mismatch(shape_rule: str, shape: tuple) -> str | None:
     dims = [x.strip() for x in m.group(1).split(",")]
     shown = "(" + ", ".join(str(x) for x in shape) + ")"
     if len(dims) != len(shape):
-        return f"shape {shown} has {len(shape)} dimensions; the rule {shape_rule} has {len(dims)}"
+        return f"shape {shown} has {len(shape)} dimensions; the rule {m.group(0)} has {len(dims)}"
     for k, (rule, got) in enumerate(zip(dims[1:], shape[1:]), start=1):
         if rule.isdigit() and int(rule) != got:
-            return f"shape {shown}: dimension {k} is {got}, the rule {shape_rule} says {rule}"
+            return f"shape {shown}: dimension {k} is {got}, the rule {m.group(0)} says {rule}"
     return None
 
 
