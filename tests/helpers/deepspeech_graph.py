@@ -43,9 +43,12 @@ def _int(number: int, value: int) -> bytes:
     return _key(number, 0) + _varint(value)
 
 
-def tensor_proto(arr: np.ndarray, *, as_float_val: bool = False, dtype_enum: int = 1) -> bytes:
-    """``TensorProto``: dtype (1), tensor_shape (2, dims 2 -> size 1), tensor_content (4) or packed float_val (5)."""
-    shape = b"".join(_bytes(2, _int(1, int(d))) for d in arr.shape)
+def tensor_proto(arr: np.ndarray, *, as_float_val: bool = False, dtype_enum: int = 1, shape=None) -> bytes:
+    """``TensorProto``: dtype (1), tensor_shape (2, dims 2 -> size 1), tensor_content (4) or packed float_val (5).
+
+    ``shape`` overrides the encoded shape (a one-value ``float_val`` with a larger shape is TensorFlow's splat).
+    """
+    shape = b"".join(_bytes(2, _int(1, int(d))) for d in (arr.shape if shape is None else shape))
     msg = _int(1, dtype_enum) + _bytes(2, shape)
     data = np.ascontiguousarray(arr, dtype="<f4")
     if as_float_val:
@@ -76,7 +79,7 @@ def random_weights(*, n_hidden: int = 16, n_cell: int = 8, n_hidden_3: int | Non
     def w(*shape, s=scale):
         return (rng.standard_normal(shape) * s / np.sqrt(shape[0] if len(shape) > 1 else 1)).astype(np.float32)
 
-    out = {"h1": w(N_INPUT, n_hidden, s=3.0), "b1": w(n_hidden, s=0.5), "h2": w(n_hidden, n_hidden, s=3.0),
+    out = {"h1": w(N_INPUT, n_hidden, s=12.0), "b1": w(n_hidden, s=0.5), "h2": w(n_hidden, n_hidden, s=3.0),
            "b2": w(n_hidden, s=0.5), "h3": w(n_hidden, h3, s=3.0), "b3": w(h3, s=0.5)}
     for d in ("fw", "bw"):
         out[f"bidirectional_rnn/{d}/basic_lstm_cell/kernel"] = w(h3 + n_cell, 4 * n_cell, s=2.0)
