@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from helpers.deepspeech_graph import graph_bytes, node_def, random_weights, tensor_proto, write_graph
 
@@ -227,14 +227,14 @@ def test_real_22k_file_resampled_as_lineage(real, name):
 
 
 @given(st.integers(1, 200_000))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_num_steps_equals_psf_frames(n):
     frames = psf.sigproc.framesig(np.zeros(n), 400, 160).shape[0]
     assert num_steps(n) == len(range(frames)[::2])
 
 
 @given(st.integers(1, 40_000))
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_extractor_count_and_grid(graph, n):
     path, _ = graph
     ex = create("deepspeech", model=str(path))
@@ -293,19 +293,35 @@ def test_not_a_graph_refused(tmp_path, real):
         load_weights(empty)
 
 
-@pytest.mark.parametrize("case", ["missing", "truncated", "other"])
-def test_cli_exit_2_one_line(tmp_path, real, graph, case):
+def _bad_model(tmp_path, graph, case):
     model = tmp_path / f"{case}.pb"
     if case == "truncated":
         model.write_bytes(graph[0].read_bytes()[:1000])
     elif case == "other":
         model.write_bytes(graph_bytes({"w": np.zeros(3, np.float32)}, io_nodes=False))
+    return model
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated", "other"])
+@pytest.mark.parametrize("kind", [["--feature", "deepspeech"], ["--preset", "ad-nerf"], ["--preset", "dinet"]])
+def test_cli_exit_2_one_line(tmp_path, real, graph, capsys, case, kind):
+    from avalign.cli import main
+
+    model = _bad_model(tmp_path, graph, case)
     out = tmp_path / "out.npy"
-    for args in (["--feature", "deepspeech"], ["--preset", "ad-nerf"]):
-        proc = subprocess.run([sys.executable, "-c", "from avalign.cli import run; run()", "extract",
-                               str(real / "carlini_sample.wav"), "-o", str(out), *args, "--model", str(model)],
-                              capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 2, proc.stderr
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and str(model.name) in lines[0] and "Traceback" not in proc.stderr
-        assert not out.exists()
+    code = main(["extract", str(real / "carlini_sample.wav"), "-o", str(out), *kind, "--model", str(model)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and model.name in lines[0] and "Traceback" not in err
+    assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_cli_process_exit_code(tmp_path, real, graph):
+    model = _bad_model(tmp_path, graph, "truncated")
+    out = tmp_path / "out.npy"
+    proc = subprocess.run([sys.executable, "-c", "from avalign.cli import run; run()", "extract",
+                           str(real / "carlini_sample.wav"), "-o", str(out), "--preset", "voca", "--model", str(model)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not out.exists()
