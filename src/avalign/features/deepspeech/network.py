@@ -11,12 +11,15 @@ Per 50 Hz step ``t`` with input ``x_t`` (494 values)::
 
 TensorFlow's ``BasicLSTMCell`` computes ``[x, h] @ kernel + bias`` and splits
 the result into gates in the order ``(i, j, f, o)``: ``c' = c * sigmoid(f + 1)
-+ sigmoid(i) * tanh(j)``, ``h' = tanh(c') * sigmoid(o)``. These are
-``torch.nn.LSTM``'s equations with gates ``(i, f, g, o)``, so the kernel is
-split into input and recurrent parts, transposed, its gate blocks reordered,
-and the forget bias folded into the bias. Clips of different lengths run in
-one batch as packed sequences: the backward direction starts at each clip's
-own last step, as ``tf.nn.bidirectional_dynamic_rnn`` with ``sequence_length`` does.
++ sigmoid(i) * tanh(j)``, ``h' = tanh(c') * sigmoid(o)``. The cell is written
+out here with the graph's kernel as is (split into its input rows and its
+recurrent rows): the input projection of all steps is one matmul, then one
+batched matmul per step runs both directions. ``torch.nn.LSTM`` would need
+the gate blocks reordered to ``(i, f, g, o)``, and its CPU kernels recompile
+for every new sequence length (seconds per new clip length). Clips of
+different lengths run in one batch: the backward direction reverses each clip
+within its own length, as ``tf.nn.bidirectional_dynamic_rnn`` with
+``sequence_length`` does.
 """
 
 from __future__ import annotations
@@ -29,12 +32,6 @@ RELU_CLIP = 20.0
 FORGET_BIAS = 1.0
 
 
-def _reorder(tf_blocks: np.ndarray, cell: int, axis: int) -> np.ndarray:
-    """Gate blocks along ``axis`` from TensorFlow's (i, j, f, o) to torch's (i, f, g=j, o)."""
-    i, j, f, o = np.split(tf_blocks, 4, axis=axis)
-    return np.concatenate([i, f, j, o], axis=axis)
-
-
 def build(weights: dict, *, device: str = "cpu"):
     """A ``torch.nn.Module`` computing logits ``(B, T, 29)`` from inputs ``(B, T, 494)`` and lengths ``(B,)``."""
     torch = _torch()
@@ -44,32 +41,44 @@ def build(weights: dict, *, device: str = "cpu"):
         def __init__(self):
             super().__init__()
             h3 = weights["h3"].shape[1]
-            cell = weights["bidirectional_rnn/fw/basic_lstm_cell/bias"].shape[0] // 4
-            self.cell = cell
             for name in ("h1", "b1", "h2", "b2", "h3", "b3", "h5", "b5", "h6", "b6"):
                 self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(weights[name])))
-            self.lstm = nn.LSTM(input_size=h3, hidden_size=cell, num_layers=1, bias=True,
-                                batch_first=True, bidirectional=True)
-            with torch.no_grad():
-                for d, suffix in (("fw", ""), ("bw", "_reverse")):
-                    kernel = weights[f"bidirectional_rnn/{d}/basic_lstm_cell/kernel"]
-                    bias = weights[f"bidirectional_rnn/{d}/basic_lstm_cell/bias"].astype(np.float32).copy()
-                    bias[2 * cell:3 * cell] += FORGET_BIAS  # TF's f block, before reordering
-                    w = _reorder(kernel, cell, axis=1)
-                    getattr(self.lstm, f"weight_ih_l0{suffix}").copy_(torch.from_numpy(np.ascontiguousarray(w[:h3].T)))
-                    getattr(self.lstm, f"weight_hh_l0{suffix}").copy_(torch.from_numpy(np.ascontiguousarray(w[h3:].T)))
-                    getattr(self.lstm, f"bias_ih_l0{suffix}").copy_(torch.from_numpy(_reorder(bias, cell, axis=0)))
-                    getattr(self.lstm, f"bias_hh_l0{suffix}").zero_()
+            kernels = [weights[f"bidirectional_rnn/{d}/basic_lstm_cell/kernel"] for d in ("fw", "bw")]
+            biases = [weights[f"bidirectional_rnn/{d}/basic_lstm_cell/bias"] for d in ("fw", "bw")]
+            # (2, H3, 4C) input part, (2, C, 4C) recurrent part, (2, 1, 4C) bias; gate order i, j, f, o as in TF
+            self.register_buffer("wx", torch.from_numpy(np.stack([k[:h3] for k in kernels])))
+            self.register_buffer("wh", torch.from_numpy(np.stack([k[h3:] for k in kernels])))
+            self.register_buffer("bias", torch.from_numpy(np.stack(biases)[:, None, :]))
+
+        def bilstm(self, a, lengths):
+            """Both directions of TF's BasicLSTMCell over ``a`` ``(B, T, H3)``; returns ``(B, T, 2C)``."""
+            b, t, _ = a.shape
+            cell = self.wh.shape[1]
+            steps = torch.arange(t, device=a.device)[None, :]
+            lens = lengths.to(a.device)[:, None]
+            # backward direction: each clip reversed within its own length (padding stays after it)
+            rev = torch.where(steps < lens, lens - 1 - steps, steps)
+            a_rev = torch.gather(a, 1, rev[:, :, None].expand(b, t, a.shape[2]))
+            xs = torch.stack([a, a_rev])  # (2, B, T, H3)
+            gx = torch.matmul(xs, self.wx[:, None]) + self.bias[:, None]  # (2, B, T, 4C)
+            h = a.new_zeros(2, b, cell)
+            c = a.new_zeros(2, b, cell)
+            out = a.new_empty(2, b, t, cell)
+            for k in range(t):
+                g = gx[:, :, k] + torch.bmm(h, self.wh)
+                i, j, f, o = g.chunk(4, dim=-1)
+                c = c * torch.sigmoid(f + FORGET_BIAS) + torch.sigmoid(i) * torch.tanh(j)
+                h = torch.tanh(c) * torch.sigmoid(o)
+                out[:, :, k] = h
+            bw = torch.gather(out[1], 1, rev[:, :, None].expand(b, t, cell))
+            return torch.cat([out[0], bw], dim=-1)
 
         def forward(self, x, lengths):
             clip = lambda v: torch.clamp(v, min=0.0, max=RELU_CLIP)  # noqa: E731
             a = clip(x @ self.h1 + self.b1)
             a = clip(a @ self.h2 + self.b2)
             a = clip(a @ self.h3 + self.b3)
-            packed = nn.utils.rnn.pack_padded_sequence(a, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            out, _ = self.lstm(packed)
-            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-            a = clip(out @ self.h5 + self.b5)
+            a = clip(self.bilstm(a, lengths) @ self.h5 + self.b5)
             return a @ self.h6 + self.b6
 
     return DeepSpeechV010().eval().to(device)
