@@ -7,10 +7,11 @@ with the tests' graph writer, then measures:
 - first load: parse the ``.pb`` + validate + write the safetensors cache;
 - cached load: the same call again (safetensors read, no protobuf parsing);
 - network throughput: seconds of audio processed per second (inputs + torch
-  network), against the reference NumPy forward pass of the tests (float64,
+  network), one clip and a batch of clips (the LSTM's recurrent weights,
+  134 MB, are read once per step for the whole batch), against the reference NumPy forward pass of the tests (float64,
   step-by-step LSTM) measured on the same audio in the same run.
 
-Usage: ``python3 bench/bench_deepspeech.py [--seconds 10] [--small] [--threads N] [--device cpu]``
+Usage: ``python3 bench/bench_deepspeech.py [--seconds 10] [--batch 4] [--small] [--threads N] [--device cpu]``
 (``--small`` uses n_hidden 256 for a quick run).
 """
 
@@ -37,6 +38,7 @@ def main() -> None:
     ap.add_argument("--small", action="store_true", help="n_hidden 256 instead of the real 2048")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch", type=int, default=4, help="clips per batch for the batched throughput")
     args = ap.parse_args()
 
     import torch
@@ -77,6 +79,15 @@ def main() -> None:
         t_net = time.perf_counter() - t
         print(f"avalign: {args.seconds:.1f} s of audio -> {out.shape[0]} logits in {t_net:.2f} s "
               f"= {args.seconds / t_net:.1f} s of audio per second ({torch.get_num_threads()} threads, {args.device})")
+
+        if args.batch > 1:
+            clips = [np.roll(audio, 1000 * i) for i in range(args.batch)]
+            t = time.perf_counter()
+            logits(clips, model=pb, device=args.device, batch_size=args.batch)
+            t_batch = time.perf_counter() - t
+            total = args.batch * args.seconds
+            print(f"avalign, batch of {args.batch} clips: {total:.1f} s of audio in {t_batch:.2f} s "
+                  f"= {total / t_batch:.1f} s of audio per second ({t_net * args.batch / t_batch:.1f}x one by one)")
 
         m = int(args.ref_seconds * 16000)
         t = time.perf_counter()
