@@ -123,6 +123,18 @@ def test_cache_written_once_and_reused(tmp_path):
     assert load_weights(other)[1]["sha256"] != info1["sha256"]
 
 
+def test_damaged_cache_is_rebuilt(tmp_path):
+    path = tmp_path / "g.pb"
+    weights = write_graph(path, seed=9)
+    _, info = load_weights(path)
+    cached = cache_dir() / f"v1-{info['sha256']}.safetensors"
+    cached.write_bytes(cached.read_bytes()[:100])
+    got, info2 = load_weights(path)
+    assert info2["cached"] is False
+    np.testing.assert_array_equal(got["h2"], weights["h2"])
+    assert load_weights(path)[1]["cached"] is True
+
+
 def test_splat_float_val(tmp_path):
     from helpers.deepspeech_graph import _bytes
 
@@ -171,6 +183,18 @@ def test_batch_of_clips_equals_one_by_one(graph):
         alone = logits([clip], model=path)[0]
         assert out.shape == alone.shape == (num_steps(clip.shape[0]), 29)
         np.testing.assert_allclose(out, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_cuda_matches_cpu(graph):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device here")
+    path, _ = graph
+    clips = [speech(20000, seed=1), speech(7000, seed=2)]
+    cpu = logits(clips, model=path, device="cpu")
+    gpu = logits(clips, model=path, device="cuda")
+    for a, b in zip(cpu, gpu):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
 
 
 # -- inputs ------------------------------------------------------------------------
