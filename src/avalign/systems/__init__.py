@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "voca": "deepspeech:Voca",
     "ad-nerf": "deepspeech:ADNeRF",
     "dinet": "deepspeech:DINet",
+    "nerf-deepspeech": "deepspeech:NeRFDeepSpeech",
     "rad-nerf": "ssl:RADNeRF",
     "er-nerf-hubert": "ssl:ERNeRFHubert",
     "geneface-hubert": "ssl:GeneFaceHubert",
