@@ -49,7 +49,7 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
             num_frames: int | None = None, model=None, device=None, offset_ms: float = 0.0,
             method: str = "linear", window: int | None = None, anchor="start", edge: str | None = None,
             rounding: str = "floor", resampler: str | None = None, channel: int | str = "mean",
-            recipe=None, **options: Any) -> Aligned:
+            recipe=None, info: MediaInfo | None = None, **options: Any) -> Aligned:
     """Features of ``source`` with one row per video frame.
 
     Parameters
@@ -74,6 +74,9 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
         Decoding options (see :func:`avalign.load_audio`).
     recipe : Preset or Extractor, optional
         A prebuilt recipe (reused across files to load a model once).
+    info : MediaInfo, optional
+        With a decoded ``source`` (Audio): the probe of its file, so the video's
+        frames and clock apply as if the file had been given (decode elsewhere, extract here).
 
     Returns
     -------
@@ -86,7 +89,6 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
     sr = recipe.sample_rate
     scale = recipe.scale if is_preset else getattr(recipe, "input_scale", "float")
     resampler = resampler or (recipe.resampler if is_preset else "soxr_hq")
-    info: MediaInfo | None = None
     if isinstance(source, Audio):
         audio = source
         if audio.sample_rate != sr:
