@@ -147,19 +147,8 @@ class LocalExecutor:
 
     def _pool(self, groups: list[list[Task]], spec, out_dir) -> Iterator[dict]:
         pending = list(reversed(groups))
-        suspects: list[list[Task]] = []
         limit = self.workers * 2
-        while pending or suspects:
-            if suspects:  # after a crash: one suspect bucket at a time, alone in a fresh pool
-                group = suspects.pop()
-                with self._new_pool(spec, out_dir, 1) as pool:
-                    try:
-                        rows = pool.submit(self.fn, group).result()
-                    except BrokenProcessPool:
-                        rows = [error_row(t, "worker process died on this clip (crash in a decoder"
-                                             " or out of memory)") for t in group]
-                yield from rows
-                continue
+        while pending:
             pool = self._new_pool(spec, out_dir, self.workers)
             futures = {}
             try:
@@ -174,8 +163,29 @@ class LocalExecutor:
                         yield from rows
             except BrokenProcessPool:
                 suspects = list(futures.values())
+            else:
+                suspects = []
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
+            yield from self._isolate(suspects, spec, out_dir)
+
+    def _isolate(self, suspects: list[list[Task]], spec, out_dir) -> Iterator[dict]:
+        """After a crash: the buckets that were in flight, one at a time in a 1-worker pool."""
+        pool = None
+        try:
+            for group in suspects:
+                pool = pool or self._new_pool(spec, out_dir, 1)
+                try:
+                    rows = pool.submit(self.fn, group).result()
+                except BrokenProcessPool:
+                    pool.shutdown(wait=True)
+                    pool = None
+                    rows = [error_row(t, "worker process died on this clip (crash in a decoder or out of memory)")
+                            for t in group]
+                yield from rows
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
 
 
 def run_local(tasks: Iterable[Task], spec: RecipeSpec, out_dir, *, workers: int = 1, recipe=None) -> Iterator[dict]:

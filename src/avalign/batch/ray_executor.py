@@ -91,7 +91,10 @@ class RayExecutor:
         self._init()
         ray = self.ray
         ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False
+        ctx.enable_progress_bars = False  # the batch has its own bar
+        import logging
+
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         if hasattr(ctx, "print_on_execution_start"):
             ctx.print_on_execution_start = False
         params = decode_params(recipe if recipe is not None else spec.build())
@@ -102,6 +105,7 @@ class RayExecutor:
         ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 8 * self.workers)))
         ds = ds.map(_decode_row, fn_kwargs={"params": params}, num_cpus=1)
         ds = ds.map(_Extract, fn_constructor_kwargs={"spec": spec, "out_dir": str(Path(out_dir).resolve())},
-                    concurrency=self.workers, num_cpus=0 if gpus else 1, num_gpus=gpus)
+                    compute=ray.data.ActorPoolStrategy(size=self.workers), num_cpus=0 if gpus else 1,
+                    num_gpus=gpus)
         for row in ds.iter_rows():
             yield json.loads(row["row"])
