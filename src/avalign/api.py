@@ -7,6 +7,7 @@ feature and align it to the video's frames (or to ``fps``).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from fractions import Fraction
@@ -22,17 +23,25 @@ from .timing import FrameGrid, fraction_str, parse_fps, round_number
 
 def versions() -> dict:
     """Versions of avalign and of the libraries that shaped the numbers."""
-    from importlib import metadata
-
     out = {}
     for name in ("avalign", "numpy", "scipy", "av", "soxr", "resampy", "torch", "transformers"):
         if name in ("resampy", "torch", "transformers") and name not in sys.modules:
             continue
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
+        v = _version(name)
+        if v is not None:
+            out[name] = v
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _version(name: str) -> str | None:
+    """Installed version of a distribution (cached: reading package metadata costs ~6 ms)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def make_recipe(preset: str | None = None, *, feature: str | None = None, model=None, device=None, **options):
