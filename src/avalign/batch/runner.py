@@ -1,10 +1,12 @@
 """A batch run: plan (what is already done), execute, record, summarise.
 
 Plan: a clip is done when its manifest row says ``ok`` with the same recipe
-hash and output, and the output file exists; a clip whose output and sidecar
+hash and output, its source file is unchanged (size and mtime) and the
+output file exists; a clip whose output and sidecar
 exist with the same hash but has no row (killed between the save and the
-row) gets its row back from the sidecar. Everything else is computed (error
-rows are retried). The driver is the only writer of the manifest.
+row) gets its row back from the sidecar. An error row is kept while its
+source file is unchanged (same size and mtime) unless errors are retried.
+Everything else is computed. The driver is the only writer of the manifest.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .manifest import MANIFEST_NAME, Manifest, write_recipe
 from .progress import Progress
 from .recipe import RecipeSpec
 from .sources import Clip, read_source
-from .work import Task, ok_row
+from .work import Task, ok_row, source_stat
 
 EXECUTORS = ("local", "ray")
 
@@ -63,8 +65,8 @@ def output_path(clip: Clip, spec: RecipeSpec, *, system_names: bool, file_name: 
 
 
 def plan(clips: list[Clip], spec: RecipeSpec, out_dir: Path, rows: dict[str, dict], *,
-         system_names: bool = False) -> tuple[list[Task], list[Task], list[dict]]:
-    """Split clips into (to compute, done, recovered rows)."""
+         system_names: bool = False, retry_errors: bool = False) -> tuple[list[Task], list[Task], list[dict]]:
+    """Split clips into (to compute, done or known bad, recovered rows)."""
     file_name = spec.file_name() if system_names else None
     todo, done, recovered = [], [], []
     for clip in clips:
@@ -72,16 +74,23 @@ def plan(clips: list[Clip], spec: RecipeSpec, out_dir: Path, rows: dict[str, dic
                     spec.clip_hash(clip))
         npy = out_dir / task.output
         row = rows.get(clip.id)
+        stat = source_stat(clip.source)
+        same_source = row is not None and row.get("source_stat") in (None, list(stat or ()))
         if (row and row.get("status") == "ok" and row.get("recipe_hash") == task.recipe_hash
-                and row.get("output") == task.output and npy.is_file()):
+                and row.get("output") == task.output and same_source and npy.is_file()):
             done.append(task)
             continue
-        meta = _sidecar(npy)
+        # killed between the save and its row: no row for this recipe, but the output and its sidecar are there
+        meta = _sidecar(npy) if row is None or row.get("recipe_hash") != task.recipe_hash else None
         if meta is not None and (meta.get("batch") or {}).get("recipe_hash") == task.recipe_hash:
-            recovered.append(ok_row(task, meta, None) | {"recovered": True})
+            recovered.append(ok_row(Task(clip, task.output, task.recipe_hash, stat), meta, None) | {"recovered": True})
             done.append(task)
             continue
-        todo.append(task)
+        if (not retry_errors and row and row.get("status") == "error" and stat is not None
+                and row.get("recipe_hash") == task.recipe_hash and row.get("source_stat") == list(stat)):
+            done.append(task)  # the same bad file: its error row stands
+            continue
+        todo.append(Task(task.clip, task.output, task.recipe_hash, stat))
     return todo, done, recovered
 
 
@@ -110,7 +119,7 @@ def make_executor(executor, workers: int):
 
 
 def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1, system_names: bool = False,
-              quiet: bool = False) -> Summary:
+              retry_errors: bool = False, quiet: bool = False) -> Summary:
     """Compute every clip of ``src`` into ``out``; resumable.
 
     Parameters
@@ -128,6 +137,8 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
         Worker processes (local) or extractor actors (ray).
     system_names : bool
         ``OUT/<id>/<the system's file name>`` (``aud_hu.npy``) instead of ``OUT/<id>.npy``.
+    retry_errors : bool
+        Recompute clips with an error row even when their source file is unchanged.
     quiet : bool
         No progress bar.
 
@@ -153,7 +164,8 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
     summary = Summary(total=len(clips), manifest=out_dir / MANIFEST_NAME)
     manifest = Manifest(out_dir / MANIFEST_NAME)
     with manifest:
-        todo, done, recovered = plan(clips, spec, out_dir, manifest.read(), system_names=system_names)
+        todo, done, recovered = plan(clips, spec, out_dir, manifest.read(), system_names=system_names,
+                                       retry_errors=retry_errors)
         write_recipe(out_dir, spec.identity(), spec.kind)
         for row in recovered:
             manifest.append(row)

@@ -31,6 +31,16 @@ class Task:
     clip: Clip
     output: str
     recipe_hash: str
+    source_stat: tuple[int, int] | None = None
+
+
+def source_stat(path) -> tuple[int, int] | None:
+    """``(size in bytes, mtime in ns)`` of a source file, None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
 
 
 class Context:
@@ -108,7 +118,7 @@ def ok_row(task: Task, meta: dict, timings: dict | None) -> dict:
         "id": task.clip.id, "source": task.clip.source, "output": task.output, "status": "ok", "error": None,
         "shape": meta.get("shape"), "dtype": meta.get("dtype"), "grid": meta.get("grid"),
         "duration_s": (meta.get("audio") or {}).get("duration"), "timings": timings,
-        "recipe_hash": task.recipe_hash,
+        "recipe_hash": task.recipe_hash, "source_stat": task.source_stat,
     }
 
 
@@ -121,7 +131,7 @@ def error_row(task: Task, exc: BaseException | str, timings: dict | None = None)
     return {
         "id": task.clip.id, "source": task.clip.source, "output": None, "status": "error", "error": msg,
         "shape": None, "dtype": None, "grid": None, "duration_s": None, "timings": timings,
-        "recipe_hash": task.recipe_hash,
+        "recipe_hash": task.recipe_hash, "source_stat": task.source_stat,
     }
 
 
