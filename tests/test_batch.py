@@ -301,9 +301,12 @@ def test_manifest_cuts_torn_tail_and_compacts(tmp_path):
     with m:
         assert path.read_bytes().endswith(b'"ok"}\n')  # torn row cut before appending
         m.append({"id": "c", "status": "ok"})
-        rows = m.compact(["c", "b", "a"])
-    assert [json.loads(x)["id"] for x in path.read_text().splitlines()] == ["c", "b", "a"]
-    assert rows["a"]["status"] == "ok"
+        m.append({"id": "d", "status": "error", "error": "bad"})
+        statuses, errors = m.compact(["c", "b", "a"])
+    assert [json.loads(x)["id"] for x in path.read_text().splitlines()] == ["c", "b", "a", "d"]
+    assert statuses == {"a": "ok", "b": "ok", "c": "ok", "d": "error"}
+    assert errors == [{"id": "d", "status": "error", "error": "bad"}]
+    assert Manifest(path).read(None)["a"] == {"id": "a", "status": "ok"}
 
 
 def test_second_run_on_the_same_folder_is_refused(tmp_path):

@@ -20,6 +20,8 @@ from ..store import _json_default, write_json
 #: Manifest file name inside the output folder.
 MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = ".avalign-batch.lock"
+#: Row fields that planning a rerun needs.
+PLAN_FIELDS = ("id", "status", "output", "recipe_hash", "source_stat")
 
 
 class Manifest:
@@ -38,22 +40,32 @@ class Manifest:
 
     # -- reading ---------------------------------------------------------------
 
-    def read(self) -> dict[str, dict]:
-        """Last row of each id (a torn or unparsable line is ignored)."""
+    def read(self, fields: tuple[str, ...] | None = PLAN_FIELDS) -> dict[str, dict]:
+        """Last row of each id, with only ``fields`` (all with ``None``); torn or unparsable lines are ignored.
+
+        The default keeps what planning needs, so millions of rows fit in memory.
+        """
         rows: dict[str, dict] = {}
+        for _, _, row in self._scan():
+            rows[row["id"]] = row if fields is None else {k: row.get(k) for k in fields}
+        return rows
+
+    def _scan(self):
+        """``(offset, length, row)`` of every complete row line."""
         if not self.path.is_file():
-            return rows
+            return
         with open(self.path, "rb") as fh:
+            offset = 0
             for line in fh:
                 if not line.endswith(b"\n"):
                     break  # torn tail of a killed run
                 try:
                     row = json.loads(line)
                 except ValueError:
-                    continue
+                    row = None
                 if isinstance(row, dict) and "id" in row:
-                    rows[row["id"]] = row
-        return rows
+                    yield offset, len(line), row
+                offset += len(line)
 
     # -- writing ---------------------------------------------------------------
 
@@ -82,20 +94,39 @@ class Manifest:
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
-    def compact(self, order: list[str]) -> dict[str, dict]:
-        """Rewrite atomically with the last row of each id: ids in ``order`` first, then the others."""
+    def compact(self, order: list[str]) -> tuple[dict[str, str], list[dict]]:
+        """Rewrite atomically with the last row of each id: ids in ``order`` first, then the others.
+
+        Returns
+        -------
+        (statuses, errors)
+            ``id -> status`` of every row, and the error rows (complete) in file order.
+        """
         if self._fh is not None:
             self._fh.close()
-        rows = self.read()
+            self._fh = None
+        where: dict[str, tuple[int, int]] = {}
+        statuses: dict[str, str] = {}
+        for offset, length, row in self._scan():
+            where[row["id"]] = (offset, length)
+            statuses[row["id"]] = row.get("status")
         rank = {cid: i for i, cid in enumerate(order)}
-        ids = sorted(rows, key=lambda c: (0, rank[c]) if c in rank else (1, c))
-        text = b"".join(json.dumps(rows[c], default=_json_default, separators=(",", ":")).encode() + b"\n"
-                        for c in ids)
-        from ..store import _atomic_write
-
-        _atomic_write(self.path, lambda fh: fh.write(text))
+        ids = sorted(where, key=lambda c: (0, rank[c]) if c in rank else (1, c))
+        errors = []
+        tmp = self.path.with_name(f".{self.path.name}.compact.tmp")
+        with open(self.path, "rb") as src, open(tmp, "wb") as dst:
+            for cid in ids:
+                offset, length = where[cid]
+                src.seek(offset)
+                line = src.read(length)
+                dst.write(line)
+                if statuses[cid] != "ok":
+                    errors.append(json.loads(line))
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(tmp, self.path)
         self._fh = open(self.path, "ab")
-        return rows
+        return statuses, errors
 
     def close(self) -> None:
         """Close the file and release the lock."""

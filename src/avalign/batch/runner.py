@@ -180,8 +180,11 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
             progress.close()
         summary.computed = progress.ok + progress.errors
         summary.audio_s = progress.audio_s
-        rows = manifest.compact([c.id for c in clips])
-    summary.errors = [rows[c.id] for c in clips if rows.get(c.id, {}).get("status") != "ok"]
+        statuses, errors = manifest.compact([c.id for c in clips])
+    wanted = {c.id for c in clips}
+    summary.errors = [r for r in errors if r["id"] in wanted]
+    summary.errors += [{"id": c.id, "source": c.source, "status": "missing", "error": "no row"}
+                       for c in clips if c.id not in statuses]
     summary.elapsed_s = time.perf_counter() - start
     return summary
 
