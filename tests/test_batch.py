@@ -343,7 +343,7 @@ def crash_on_w03(tasks):
     """Bucket function for the pool test: the worker dies on clip w03 (as a segfaulting decoder would)."""
     if any(t.clip.id.endswith("w03") for t in tasks):
         os._exit(3)
-    return _run_bucket(tasks)
+    return [row | {"threads": os.environ.get("OMP_NUM_THREADS")} for row in _run_bucket(tasks)]
 
 
 def test_worker_crash_becomes_one_error_row(tmp_path, dataset):
@@ -352,9 +352,13 @@ def test_worker_crash_becomes_one_error_row(tmp_path, dataset):
     for i in range(6):
         (src / f"w{i:02d}.wav").write_bytes((dataset / ("s1", "s2", "s3/deep")[i % 3] / f"w{i:02d}.wav").read_bytes())
     out = tmp_path / "out"
-    summary = run_batch(src, out, spec=SPEC, executor=LocalExecutor(2, fn=crash_on_w03), quiet=True)
+    env_before = os.environ.get("OMP_NUM_THREADS")
+    summary = run_batch(src, out, spec=SPEC, executor=LocalExecutor(2, threads=1, fn=crash_on_w03), quiet=True)
     assert [r["id"] for r in summary.errors] == ["w03"] and "worker process died" in summary.errors[0]["error"]
-    assert len(list(out.glob("*.npy"))) == 5 and len(manifest_rows(out)) == 6
+    assert len(list(out.glob("*.npy"))) == 5
+    rows = manifest_rows(out)
+    assert len(rows) == 6 and all(r["threads"] == "1" for r in rows if r["status"] == "ok")  # capped workers
+    assert os.environ.get("OMP_NUM_THREADS") == env_before  # the driver's own setting is restored
 
 
 # -- Ray -------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Local executor: the clips in this process (``workers=1``) or in a pool of spawned worker processes.
 
 Each worker process builds the recipe (and loads its model) once, runs with a
-capped number of threads (``OMP_NUM_THREADS`` and friends, ``torch.set_num_threads``)
+capped number of threads (``OMP_NUM_THREADS`` and friends, which torch also reads)
 so that N workers do not oversubscribe the cores, and exits when its parent
 dies. Outputs do not depend on the number of workers: each clip is computed
 on its own by the same code. On a GPU device clips go to workers in buckets
@@ -66,17 +66,12 @@ def buckets(tasks: list[Task], size: int) -> list[list[Task]]:
 
 def _init_worker(spec: RecipeSpec, out_dir: str, threads: int, parent: int) -> None:
     global _CTX
-    for k in THREAD_ENV:
+    import sys
+
+    for k in THREAD_ENV:  # torch reads OMP_NUM_THREADS when it is first imported
         os.environ[k] = str(threads)
-    try:
-        import sys
-
-        if "torch" in sys.modules or spec.preset or (spec.feature or "mel") not in ("mel", "mfcc"):
-            import torch
-
-            torch.set_num_threads(threads)
-    except ImportError:
-        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
     _CTX = Context(spec, out_dir)
 
     def watch_parent():  # exit when the driver is gone (killed), instead of lingering as an orphan
