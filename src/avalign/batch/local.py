@@ -18,7 +18,7 @@ import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 from .recipe import RecipeSpec
 from .work import Context, Task, error_row, process_bucket
@@ -182,7 +182,3 @@ class LocalExecutor:
             if pool is not None:
                 pool.shutdown(wait=True)
 
-
-def run_local(tasks: Iterable[Task], spec: RecipeSpec, out_dir, *, workers: int = 1, recipe=None) -> Iterator[dict]:
-    """Shorthand for ``LocalExecutor(workers).run(...)``."""
-    return LocalExecutor(workers).run(list(tasks), spec, out_dir, recipe)
