@@ -7,6 +7,7 @@ feature and align it to the video's frames (or to ``fps``).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from fractions import Fraction
@@ -22,17 +23,25 @@ from .timing import FrameGrid, fraction_str, parse_fps, round_number
 
 def versions() -> dict:
     """Versions of avalign and of the libraries that shaped the numbers."""
-    from importlib import metadata
-
     out = {}
     for name in ("avalign", "numpy", "scipy", "av", "soxr", "resampy", "torch", "transformers"):
         if name in ("resampy", "torch", "transformers") and name not in sys.modules:
             continue
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
+        v = _version(name)
+        if v is not None:
+            out[name] = v
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _version(name: str) -> str | None:
+    """Installed version of a distribution (cached: reading package metadata costs ~6 ms)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def make_recipe(preset: str | None = None, *, feature: str | None = None, model=None, device=None, **options):
@@ -49,7 +58,7 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
             num_frames: int | None = None, model=None, device=None, offset_ms: float = 0.0,
             method: str = "linear", window: int | None = None, anchor="start", edge: str | None = None,
             rounding: str = "floor", resampler: str | None = None, channel: int | str = "mean",
-            recipe=None, **options: Any) -> Aligned:
+            recipe=None, info: MediaInfo | None = None, **options: Any) -> Aligned:
     """Features of ``source`` with one row per video frame.
 
     Parameters
@@ -74,6 +83,9 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
         Decoding options (see :func:`avalign.load_audio`).
     recipe : Preset or Extractor, optional
         A prebuilt recipe (reused across files to load a model once).
+    info : MediaInfo, optional
+        With a decoded ``source`` (Audio): the probe of its file, so the video's
+        frames and clock apply as if the file had been given (decode elsewhere, extract here).
 
     Returns
     -------
@@ -86,7 +98,6 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
     sr = recipe.sample_rate
     scale = recipe.scale if is_preset else getattr(recipe, "input_scale", "float")
     resampler = resampler or (recipe.resampler if is_preset else "soxr_hq")
-    info: MediaInfo | None = None
     if isinstance(source, Audio):
         audio = source
         if audio.sample_rate != sr:

@@ -1,0 +1,184 @@
+"""Local executor: the clips in this process (``workers=1``) or in a pool of spawned worker processes.
+
+Each worker process builds the recipe (and loads its model) once, runs with a
+capped number of threads (``OMP_NUM_THREADS`` and friends, which torch also reads)
+so that N workers do not oversubscribe the cores, and exits when its parent
+dies. Outputs do not depend on the number of workers: each clip is computed
+on its own by the same code. On a GPU device clips go to workers in buckets
+of similar length (:func:`buckets`), the hook for batched models.
+
+A worker process that dies (a decoder crash on a corrupt file) breaks the
+pool; the executor starts a new one and runs the clips that were in flight
+one at a time, so the culprit becomes an error row and the rest go on.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable, Iterator
+
+from .recipe import RecipeSpec
+from .work import Context, Task, error_row, process_bucket
+
+#: Environment variables that cap native thread pools in each worker.
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS")
+
+_CTX: Context | None = None
+
+
+def uses_gpu(spec: RecipeSpec) -> bool:
+    """Whether the recipe will run on a CUDA device (imports torch only when a device was asked for)."""
+    dev = spec.device or ""
+    if dev.startswith("cuda"):
+        return True
+    if dev == "auto":
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            return False
+        import torch
+
+        return bool(torch.cuda.is_available())
+    return False
+
+
+def buckets(tasks: list[Task], size: int) -> list[list[Task]]:
+    """Group ``tasks`` by length (source file size as a cheap proxy) in buckets of ``size`` clips.
+
+    ``size == 1`` keeps the source order, one clip per bucket.
+    """
+    if size <= 1:
+        return [[t] for t in tasks]
+
+    def length(t: Task) -> int:
+        try:
+            return os.path.getsize(t.clip.source)
+        except OSError:
+            return 0
+
+    ordered = sorted(tasks, key=length)
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+
+
+def _init_worker(spec: RecipeSpec, out_dir: str, threads: int, parent: int) -> None:
+    global _CTX
+    import sys
+
+    for k in THREAD_ENV:  # torch reads OMP_NUM_THREADS when it is first imported
+        os.environ[k] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    _CTX = Context(spec, out_dir)
+
+    def watch_parent():  # exit when the driver is gone (killed), instead of lingering as an orphan
+        import time
+
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+
+
+def _run_bucket(tasks: list[Task]) -> list[dict]:
+    return process_bucket(tasks, _CTX)
+
+
+class LocalExecutor:
+    """Run tasks on this machine.
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes; 1 runs in this process (no start-up cost).
+    threads : int, optional
+        Threads per worker; default ``max(1, cpu_count // workers)``.
+    bucket_size : int, optional
+        Clips per bucket; default 1 on CPU, 8 on a GPU device.
+    fn : callable, optional
+        The bucket function run in workers (a module-level function; for tests).
+    """
+
+    def __init__(self, workers: int = 1, *, threads: int | None = None, bucket_size: int | None = None,
+                 fn: Callable[[list[Task]], list[dict]] | None = None):
+        self.workers = max(1, int(workers))
+        self.threads = threads or max(1, (os.cpu_count() or 1) // self.workers)
+        self.bucket_size = bucket_size
+        self.fn = fn or _run_bucket
+
+    def run(self, tasks: list[Task], spec: RecipeSpec, out_dir, recipe=None) -> Iterator[dict]:
+        """Yield one manifest row per task, as clips finish (any order)."""
+        size = self.bucket_size or (8 if uses_gpu(spec) else 1)
+        groups = buckets(tasks, size)
+        if self.workers == 1 and self.fn is _run_bucket:
+            ctx = Context(spec, out_dir, recipe)
+            for g in groups:
+                yield from process_bucket(g, ctx)
+            return
+        yield from self._pool(groups, spec, out_dir)
+
+    # -- process pool ------------------------------------------------------------
+
+    def _new_pool(self, spec, out_dir, workers):
+        import multiprocessing as mp
+
+        saved = {k: os.environ.get(k) for k in THREAD_ENV}
+        os.environ.update({k: str(self.threads) for k in THREAD_ENV})  # inherited by spawned children
+        try:
+            return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                       initializer=_init_worker,
+                                       initargs=(spec, os.fspath(out_dir), self.threads, os.getpid()))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def _pool(self, groups: list[list[Task]], spec, out_dir) -> Iterator[dict]:
+        pending = list(reversed(groups))
+        limit = self.workers * 2
+        while pending:
+            pool = self._new_pool(spec, out_dir, self.workers)
+            futures = {}
+            try:
+                while pending or futures:
+                    while pending and len(futures) < limit:
+                        g = pending.pop()
+                        futures[pool.submit(self.fn, g)] = g
+                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        rows = f.result()  # raises BrokenProcessPool when a worker died
+                        del futures[f]
+                        yield from rows
+            except BrokenProcessPool:
+                suspects = list(futures.values())
+            else:
+                suspects = []
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+            yield from self._isolate(suspects, spec, out_dir)
+
+    def _isolate(self, suspects: list[list[Task]], spec, out_dir) -> Iterator[dict]:
+        """After a crash: the buckets that were in flight, one at a time in a 1-worker pool."""
+        pool = None
+        try:
+            for group in suspects:
+                pool = pool or self._new_pool(spec, out_dir, 1)
+                try:
+                    rows = pool.submit(self.fn, group).result()
+                except BrokenProcessPool:
+                    pool.shutdown(wait=True)
+                    pool = None
+                    rows = [error_row(t, "worker process died on this clip (crash in a decoder or out of memory)")
+                            for t in group]
+                yield from rows
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+

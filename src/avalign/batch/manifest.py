@@ -1,0 +1,177 @@
+"""The batch manifest: one JSON row per clip in ``OUT/manifest.jsonl``, safe against kills.
+
+Rows are appended by one writer (the driver process), each flushed and
+fsync'd, so a run killed at any instant leaves at most one torn last line;
+:meth:`Manifest.open` cuts that line off before appending again. At the end
+of a run :meth:`Manifest.compact` rewrites the file atomically with the last
+row of each id, in source order, so a resumed run never leaves duplicates.
+A lock file keeps two runs from writing the same folder at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..errors import InputError
+from ..store import _json_default, write_json
+
+#: Manifest file name inside the output folder.
+MANIFEST_NAME = "manifest.jsonl"
+LOCK_NAME = ".avalign-batch.lock"
+#: Row fields that planning a rerun needs.
+PLAN_FIELDS = ("id", "status", "output", "recipe_hash", "source_stat")
+
+
+class Manifest:
+    """Append-only JSONL manifest of a batch output folder.
+
+    Parameters
+    ----------
+    path : Path
+        ``OUT/manifest.jsonl``.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._fh = None
+        self._lock = None
+
+    # -- reading ---------------------------------------------------------------
+
+    def read(self, fields: tuple[str, ...] | None = PLAN_FIELDS) -> dict[str, dict]:
+        """Last row of each id, with only ``fields`` (all with ``None``); torn or unparsable lines are ignored.
+
+        The default keeps what planning needs, so millions of rows fit in memory.
+        """
+        rows: dict[str, dict] = {}
+        for _, _, row in self._scan():
+            rows[row["id"]] = row if fields is None else {k: row.get(k) for k in fields}
+        return rows
+
+    def _scan(self):
+        """``(offset, length, row)`` of every complete row line."""
+        if not self.path.is_file():
+            return
+        with open(self.path, "rb") as fh:
+            offset = 0
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break  # torn tail of a killed run
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    row = None
+                if isinstance(row, dict) and "id" in row:
+                    yield offset, len(line), row
+                offset += len(line)
+
+    # -- writing ---------------------------------------------------------------
+
+    def open(self) -> "Manifest":
+        """Take the folder's lock, cut a torn last line, and open for appending."""
+        lock_path = self.path.parent / LOCK_NAME
+        self._lock = open(lock_path, "a+")
+        try:
+            import fcntl
+
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise InputError(f"{self.path.parent}: another batch run is writing to this folder") from None
+        except ImportError:  # pragma: no cover - not POSIX
+            pass
+        _cut_torn_tail(self.path)
+        self._fh = open(self.path, "ab")
+        return self
+
+    def append(self, row: dict) -> None:
+        """Write one row durably (flush + fsync)."""
+        data = json.dumps(row, default=_json_default, separators=(",", ":")).encode() + b"\n"
+        self._fh.write(data)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def compact(self, order: list[str]) -> tuple[dict[str, str], list[dict]]:
+        """Rewrite atomically with the last row of each id: ids in ``order`` first, then the others.
+
+        Returns
+        -------
+        (statuses, errors)
+            ``id -> status`` of every row, and the error rows (complete) in file order.
+        """
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        where: dict[str, tuple[int, int]] = {}
+        statuses: dict[str, str] = {}
+        for offset, length, row in self._scan():
+            where[row["id"]] = (offset, length)
+            statuses[row["id"]] = row.get("status")
+        rank = {cid: i for i, cid in enumerate(order)}
+        ids = sorted(where, key=lambda c: (0, rank[c]) if c in rank else (1, c))
+        errors = []
+        tmp = self.path.with_name(f".{self.path.name}.compact.tmp")
+        with open(self.path, "rb") as src, open(tmp, "wb") as dst:
+            for cid in ids:
+                offset, length = where[cid]
+                src.seek(offset)
+                line = src.read(length)
+                dst.write(line)
+                if statuses[cid] != "ok":
+                    errors.append(json.loads(line))
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(tmp, self.path)
+        self._fh = open(self.path, "ab")
+        return statuses, errors
+
+    def close(self) -> None:
+        """Close the file and release the lock."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Truncate ``path`` after its last newline (the rest is a row cut by a kill)."""
+    if not path.is_file():
+        return
+    with open(path, "r+b") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        if size == 0:
+            return
+        pos = size
+        block = 4096
+        while pos > 0:
+            start = max(0, pos - block)
+            fh.seek(start)
+            chunk = fh.read(pos - start)
+            idx = chunk.rfind(b"\n")
+            if idx >= 0:
+                end = start + idx + 1
+                break
+            pos = start
+        else:
+            end = 0
+        if end != size:
+            fh.truncate(end)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def write_recipe(out_dir: Path, identity: dict, kind: str) -> None:
+    """``OUT/recipe.json``: what the folder's newest run computed (for people; the hash in rows decides)."""
+    write_json(out_dir / "recipe.json", {"avalign": "batch recipe", "kind": kind, **identity})

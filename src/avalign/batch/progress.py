@@ -1,0 +1,56 @@
+"""Progress of a batch: a tqdm bar with ETA, clips/s and hours of audio per second; silent in quiet mode."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Progress:
+    """Counts finished clips and the audio they held.
+
+    Parameters
+    ----------
+    total : int
+        Clips to compute in this run (skipped ones excluded).
+    quiet : bool
+        No bar (for logs); the counts are still kept for the summary.
+    """
+
+    def __init__(self, total: int, *, quiet: bool = False, file=None):
+        self.total = total
+        self.ok = 0
+        self.errors = 0
+        self.audio_s = 0.0
+        self.start = time.perf_counter()
+        self.bar = None
+        if not quiet and total:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="clip", file=file or sys.stderr, dynamic_ncols=True,
+                            smoothing=0.05, mininterval=0.5)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the start."""
+        return time.perf_counter() - self.start
+
+    def audio_hours_per_s(self) -> float:
+        """Hours of audio processed per wall-clock second."""
+        return self.audio_s / 3600 / max(self.elapsed, 1e-9)
+
+    def update(self, row: dict) -> None:
+        """Count one finished clip (its manifest row)."""
+        if row["status"] == "ok":
+            self.ok += 1
+            self.audio_s += float(row.get("duration_s") or 0.0)
+        else:
+            self.errors += 1
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.audio_hours_per_s():.3g} h audio/s, {self.errors} errors",
+                                     refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
