@@ -35,7 +35,19 @@ MEDIA_EXTENSIONS = (
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """The first video stream. Times in seconds on the container clock."""
+    """The first video stream. Times in seconds on the container clock.
+
+    ``fps`` is exact. For a constant frame rate it is one over the frame
+    interval (``30000/1001``, never 29.97). For a variable frame rate
+    (``vfr``: frame intervals differ by more than one tick of the time base
+    and more than 2 %) it is the *average* rate, FFmpeg's ``avg_frame_rate``:
+    frames over the stream's duration (``1350/61`` for a 135-frame, 6.1 s
+    clip); the actual frame times are then in ``timestamps`` and
+    :meth:`grid` carries them, so alignment uses real times, not the average.
+    ``base_fps`` is the container's base (tick) rate, e.g. 30 for that clip.
+    ``num_frames`` counts the packets actually present (demuxed, not the
+    header's claim).
+    """
 
     index: int
     codec: str
@@ -48,6 +60,7 @@ class VideoInfo:
     vfr: bool
     average_fps: Fraction
     timestamps: tuple = field(repr=False, default=())
+    base_fps: Fraction | None = None
 
     def grid(self) -> FrameGrid:
         """The video's frame grid on its own clock (frame 0 at 0 s); actual timestamps when VFR."""
@@ -62,6 +75,7 @@ class VideoInfo:
             "fps": fraction_str(self.fps), "fps_hz": float(self.fps), "num_frames": self.num_frames,
             "start_time": float(self.start_time), "duration": self.duration, "vfr": self.vfr,
             "average_fps": fraction_str(self.average_fps),
+            "base_fps": None if self.base_fps is None else fraction_str(self.base_fps),
         }
 
 
@@ -207,11 +221,75 @@ def _reason(exc) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-def _video_timestamps(container, stream) -> list[int]:
-    """Presentation timestamps (in the stream's time base) of every video packet, sorted."""
-    pts = [p.pts for p in container.demux(stream) if p.pts is not None and p.size > 0]
+def _demux_streams(container, path: str, video, audio) -> tuple[list[int], int]:
+    """One demuxing pass (no decoding) over the first video and audio streams.
+
+    Returns the sorted presentation timestamps of every video packet (in the
+    stream's time base) and the number of audio packets. Raises
+    :class:`MediaError` when the file ends before the packets its index lists
+    (a truncated file whose index sits at the front, ``moov`` first).
+    """
+    import av
+
+    streams = [s for s in (video, audio) if s is not None]
+    pts: list[int] = []
+    n_video = n_audio = 0
+    audio_end = None
+    try:
+        for p in container.demux(*streams):
+            if p.size <= 0:
+                continue
+            if video is not None and p.stream.index == video.index:
+                n_video += 1
+                if p.pts is not None:
+                    pts.append(p.pts)
+            else:
+                n_audio += 1
+                if p.pts is not None:
+                    end = (p.pts + (p.duration or 0)) * Fraction(audio.time_base)
+                    audio_end = end if audio_end is None else max(audio_end, end)
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{path}: truncated or corrupt file ({_reason(exc)})") from None
+    # a video index counts packets: fewer present means the file was cut
+    if video is not None and video.frames and n_video < video.frames:
+        raise MediaError(f"{path}: truncated file: its index lists {video.frames} video frames but only "
+                         f"{n_video} are present")
+    if audio is not None and audio.duration and audio.start_time is not None:
+        tb = Fraction(audio.time_base)
+        declared_end = Fraction(audio.start_time + audio.duration) * tb
+        # audio indexes may count samples rather than packets: compare times, allowing a few packets of slack
+        slack = max(Fraction(1, 10), declared_end / 100)
+        if audio_end is None or audio_end < declared_end - slack:
+            got = 0.0 if audio_end is None else float(audio_end)
+            raise MediaError(f"{path}: truncated file: its audio stream should last until {float(declared_end):.3f} s "
+                             f"but its data ends at {got:.3f} s")
     pts.sort()
-    return pts
+    return pts, n_audio
+
+
+def _check_wav_length(path: str) -> None:
+    """Raise :class:`MediaError` when a WAV's ``data`` chunk declares more bytes than the file holds."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+                return
+            order = "little" if head[:4] == b"RIFF" else "big"
+            size = os.fstat(fh.fileno()).st_size
+            pos = 12
+            while pos + 8 <= size:
+                fh.seek(pos)
+                chunk = fh.read(8)
+                n = int.from_bytes(chunk[4:8], order)
+                if chunk[:4] == b"data":
+                    # 0 and 0xFFFFFFFF mark a stream written without a final size: nothing to compare
+                    if n not in (0, 0xFFFFFFFF) and pos + 8 + n > size:
+                        raise MediaError(f"{path}: truncated WAV file: its data chunk declares {n} bytes but only "
+                                         f"{size - pos - 8} are present")
+                    return
+                pos += 8 + n + (n & 1)
+    except OSError:
+        return
 
 
 def _rate_from_intervals(pts: list[int], tb: Fraction, base_rate: Fraction | None) -> tuple[Fraction, bool, Fraction]:
@@ -266,13 +344,13 @@ def _probe(container, path: str) -> MediaInfo:
                         "codec": s.codec_context.name if s.codec_context else None})
     duration = container.duration / 1e6 if container.duration else 0.0
     video = audio = None
+    if container.format.name == "wav":
+        _check_wav_length(path)
+    pts, _ = _demux_streams(container, path, container.streams.video[0] if container.streams.video else None,
+                            container.streams.audio[0] if container.streams.audio else None)
     if container.streams.video:
         vs = container.streams.video[0]
         tb = Fraction(vs.time_base)
-        try:
-            pts = _video_timestamps(container, vs)
-        except av.error.FFmpegError as exc:
-            raise MediaError(f"{path}: truncated or corrupt video stream ({_reason(exc)})") from None
         base = Fraction(vs.base_rate) if vs.base_rate else None
         fps, vfr, average = _rate_from_intervals(pts, tb, base)
         if vfr and vs.average_rate:
@@ -281,7 +359,7 @@ def _probe(container, path: str) -> MediaInfo:
         vdur = float(Fraction(vs.duration) * tb) if vs.duration else (len(pts) / float(fps))
         video = VideoInfo(vs.index, vs.codec_context.name, vs.codec_context.width, vs.codec_context.height,
                           fps, len(pts), start, vdur, vfr, average,
-                          tuple(float(Fraction(p) * tb) for p in pts))
+                          tuple(float(Fraction(p) * tb) for p in pts), base)
     if container.streams.audio:
         st = container.streams.audio[0]
         tb = Fraction(st.time_base)
@@ -436,11 +514,8 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
             if mono.shape[0]:
                 resampler_obj.push(mono)
     except av.error.FFmpegError as exc:
-        if n_decoded == 0:
-            raise MediaError(f"{os.fspath(path)}: truncated or corrupt audio stream ({_reason(exc)})") from None
-        truncated = True
-    else:
-        truncated = False
+        raise MediaError(f"{os.fspath(path)}: truncated or corrupt audio stream after {n_decoded} samples "
+                         f"({_reason(exc)})") from None
     finally:
         container.close()
     if n_decoded == 0:
@@ -460,6 +535,6 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
         "source": os.fspath(path), "source_sample_rate": src_rate, "channels": info.audio.channels,
         "mixdown": channel if info.audio.channels > 1 else None, "resampler": resampler if src_rate != target else None,
         "source_samples": n_decoded, "declared_samples": info.audio.num_samples,
-        "truncated": truncated, "audio_start": float(audio_start), "start_on_video_clock": float(start),
+        "audio_start": float(audio_start), "start_on_video_clock": float(start),
     }
     return Audio(y, target, start, scale, meta)
