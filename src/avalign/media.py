@@ -459,7 +459,8 @@ def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int, resampler: st
 
 
 def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "mean",
-               resampler: str = "soxr_hq", scale: str = "float", clock: str = "video") -> Audio:
+               resampler: str = "soxr_hq", scale: str = "float", clock: str = "video",
+               info: MediaInfo | None = None) -> Audio:
     """Decode a file's first audio stream to mono float32 at ``sample_rate``.
 
     Parameters
@@ -479,6 +480,8 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
     clock : "video" or "audio"
         ``video``: ``start`` is the audio's start minus the first video frame's
         (0 when there is no video). ``audio``: ``start`` is 0.
+    info : MediaInfo, optional
+        The file's :func:`probe` result when the caller already has it (saves a pass).
 
     Returns
     -------
@@ -492,14 +495,19 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
         raise InputError(f"bad sample rate {sample_rate!r}: must be a positive integer (Hz)")
     if scale not in ("float", "int16"):
         raise InputError(f"bad scale {scale!r}: expected 'float' or 'int16'")
-    info = probe(path)
+    if clock not in ("video", "audio"):
+        raise InputError(f"bad clock {clock!r}: expected 'video' or 'audio'")
+    if info is None:
+        info = probe(path)
     if info.audio is None:
         raise NoAudioError(f"{os.fspath(path)}: no audio stream")
     src_rate = info.audio.sample_rate
     target = int(sample_rate or src_rate)
+    if resampler not in RESAMPLERS:
+        raise InputError(f"unknown resampler {resampler!r}; expected one of {', '.join(RESAMPLERS)}")
+    resampler_obj = _Resampler(src_rate, target, resampler)
     container = _open(path)
     stream = container.streams.audio[0]
-    resampler_obj = _Resampler(src_rate, target, resampler)
     first_pts = None
     n_decoded = 0
     try:
