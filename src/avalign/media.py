@@ -246,7 +246,7 @@ def _demux_streams(container, path: str, video, audio) -> tuple[list[int], int]:
             else:
                 n_audio += 1
                 if p.pts is not None:
-                    end = (p.pts + (p.duration or 0)) * Fraction(audio.time_base)
+                    end = p.pts + (p.duration or 0)  # ticks of the audio time base
                     audio_end = end if audio_end is None else max(audio_end, end)
     except av.error.FFmpegError as exc:
         raise MediaError(f"{path}: truncated or corrupt file ({_reason(exc)})") from None
@@ -254,6 +254,8 @@ def _demux_streams(container, path: str, video, audio) -> tuple[list[int], int]:
     if video is not None and video.frames and n_video < video.frames:
         raise MediaError(f"{path}: truncated file: its index lists {video.frames} video frames but only "
                          f"{n_video} are present")
+    if audio_end is not None:
+        audio_end = audio_end * Fraction(audio.time_base)
     if audio is not None and audio.duration and audio.start_time is not None:
         tb = Fraction(audio.time_base)
         declared_end = Fraction(audio.start_time + audio.duration) * tb
@@ -385,12 +387,27 @@ def _probe(container, path: str) -> MediaInfo:
 # ---------------------------------------------------------------------------
 
 
+_PLANAR = {"fltp": np.float32, "s16p": np.int16, "s32p": np.int32, "dblp": np.float64, "u8p": np.uint8}
+_PACKED = {"flt": np.float32, "s16": np.int16, "s32": np.int32, "dbl": np.float64, "u8": np.uint8}
+
+
+def _frame_channels(frame) -> np.ndarray:
+    """One decoded audio frame -> its samples, shape ``(channels, samples)``, in the frame's own dtype."""
+    name, n, ch = frame.format.name, frame.samples, len(frame.layout.channels)
+    if name in _PLANAR:
+        planes = frame.planes
+        if ch == 1:
+            return np.frombuffer(planes[0], _PLANAR[name], count=n)[None, :]
+        return np.stack([np.frombuffer(planes[c], _PLANAR[name], count=n) for c in range(ch)])
+    if name in _PACKED:
+        return np.frombuffer(frame.planes[0], _PACKED[name], count=n * ch).reshape(n, ch).T
+    x = frame.to_ndarray()  # pragma: no cover - unusual sample formats
+    return x if frame.format.is_planar else x.reshape(-1, ch).T
+
+
 def _frame_to_mono(frame, channel: int | str) -> np.ndarray:
     """One decoded audio frame -> float32 mono, shape ``(samples,)``."""
-    x = frame.to_ndarray()
-    fmt = frame.format
-    if not fmt.is_planar:
-        x = x.reshape(-1, len(frame.layout.channels)).T
+    x = _frame_channels(frame)
     if x.dtype == np.int16:
         x = x.astype(np.float32) / 32768.0
     elif x.dtype == np.int32:
@@ -418,6 +435,8 @@ class _Resampler:
         self.identity = sr_in == sr_out
         self.sr_in, self.sr_out = sr_in, sr_out
         self.parts: list[np.ndarray] = []
+        self.pending: list[np.ndarray] = []
+        self.n_pending = 0
         self.n_in = 0
         if not self.identity and method.startswith("soxr"):
             import soxr
@@ -426,15 +445,27 @@ class _Resampler:
         else:
             self.stream = None
 
+    #: samples gathered before one call to soxr (fewer, larger calls)
+    BLOCK = 1 << 16
+
     def push(self, x: np.ndarray) -> None:
         self.n_in += x.shape[0]
-        if self.stream is not None:
-            x = self.stream.resample_chunk(x, last=False)
-        self.parts.append(x)
+        if self.stream is None:
+            self.parts.append(np.array(x, np.float32))  # a copy: decoded frames are not kept alive
+            return
+        self.pending.append(x)
+        self.n_pending += x.shape[0]
+        if self.n_pending >= self.BLOCK:
+            self._flush(last=False)
+
+    def _flush(self, *, last: bool) -> None:
+        x = np.concatenate(self.pending) if self.pending else np.zeros(0, np.float32)
+        self.pending, self.n_pending = [], 0
+        self.parts.append(self.stream.resample_chunk(x.astype(np.float32, copy=False), last=last))
 
     def finish(self) -> np.ndarray:
         if self.stream is not None:
-            self.parts.append(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
+            self._flush(last=True)
         y = np.concatenate(self.parts) if self.parts else np.zeros(0, np.float32)
         self.parts = []
         if self.identity:
