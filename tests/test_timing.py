@@ -121,6 +121,17 @@ def test_psf_formula_equals_framesig_hypothesis(n, sr):
 # ---------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny convolutions: one thread avoids thread start-up costs on a busy machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _conv_stack(kernels, strides):
     import torch
 
@@ -152,7 +163,7 @@ def test_conv_wav2vec2_known_counts():
 
 def test_conv_wav2vec2_sweep():
     stack = _conv_stack(W2V_KERNELS, W2V_STRIDES)
-    for n in list(range(300, 2400, 3)) + list(range(16000, 16700, 11)):
+    for n in list(range(300, 2400, 5)) + list(range(16000, 16700, 11)):
         assert conv_num_frames(n, kernels=W2V_KERNELS, strides=W2V_STRIDES) == _conv_len(stack, n), n
 
 
@@ -225,7 +236,7 @@ def test_conv_receptive_field_wav2vec2():
 @settings(max_examples=80, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(400, 100_000))
 def test_whisper_formula_equals_log_mel(n):
-    import whisper.audio
+    whisper = pytest.importorskip("whisper")
 
     mel = whisper.audio.log_mel_spectrogram(np.zeros(n, np.float32))
     counts = whisper_num_frames(n)
@@ -236,7 +247,7 @@ def test_whisper_formula_equals_log_mel(n):
 
 
 def test_whisper_formula_sweep_around_hops():
-    import whisper.audio
+    whisper = pytest.importorskip("whisper")
 
     for n in list(range(300, 1300, 13)) + [159 * 160 + d for d in range(-2, 3)]:
         assert whisper.audio.log_mel_spectrogram(np.zeros(n, np.float32)).shape[-1] == whisper_num_frames(n)["mel"]
