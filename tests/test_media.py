@@ -350,6 +350,14 @@ def test_bad_files_raise_media_error(real, tmp_path):
         cut = tmp_path / f"faststart_cut{frac}.mp4"
         cut.write_bytes(fs.read_bytes()[: int(fs.stat().st_size * frac)])
         cases.append(cut)
+    # audio only: an M4A with its index first, cut
+    m4a, m4a_fs = tmp_path / "plain.m4a", tmp_path / "fs.m4a"
+    _write_audio(m4a, _test_signal(44100, 4.0), 44100, "aac", container="ipod")
+    _faststart(m4a, m4a_fs)
+    assert load_audio(m4a_fs, None).num_samples == 4 * 44100
+    cut = tmp_path / "fs_cut.m4a"
+    cut.write_bytes(m4a_fs.read_bytes()[: int(m4a_fs.stat().st_size * 0.7)])
+    cases.append(cut)
     for path in cases:
         with pytest.raises(MediaError):
             probe(path)

@@ -250,13 +250,14 @@ def _demux_streams(container, path: str, video, audio) -> tuple[list[int], int]:
                     audio_end = end if audio_end is None else max(audio_end, end)
     except av.error.FFmpegError as exc:
         raise MediaError(f"{path}: truncated or corrupt file ({_reason(exc)})") from None
-    # a video index counts packets: fewer present means the file was cut
-    if video is not None and video.frames and n_video < video.frames:
+    # an MP4/MOV index counts video packets and gives exact durations: less data means the file was cut
+    indexed = container.format.name.startswith("mov,mp4")
+    if indexed and video is not None and video.frames and n_video < video.frames:
         raise MediaError(f"{path}: truncated file: its index lists {video.frames} video frames but only "
                          f"{n_video} are present")
     if audio_end is not None:
         audio_end = audio_end * Fraction(audio.time_base)
-    if audio is not None and audio.duration and audio.start_time is not None:
+    if indexed and audio is not None and audio.duration and audio.start_time is not None:
         tb = Fraction(audio.time_base)
         declared_end = Fraction(audio.start_time + audio.duration) * tb
         # audio indexes may count samples rather than packets: compare times, allowing a few packets of slack
