@@ -176,3 +176,14 @@ def test_demo(tmp_path):
     assert (out / "example.mp4").is_file() and (out / "mel.npy").is_file() and (out / "mel.json").is_file()
     assert "loudest video frames: [60, 150, 240]" in r.stdout
     assert np.load(out / "mel.npy").shape == (299, 80)
+
+
+def test_presets_lists_the_available_presets():
+    import avalign
+
+    r = avalign_many([["presets", "--json"], ["presets"]])
+    assert all(x.returncode == 0 for x in r), [x.stderr for x in r]
+    rows = json.loads(r[0].stdout)
+    assert [row["name"] for row in rows] == avalign.presets()
+    assert r[1].stdout.splitlines()[0].split()[:2] == ["preset", "output"]
+    assert len(r[1].stdout.splitlines()) == 1 + len(rows)
