@@ -426,20 +426,55 @@ def _frame_to_mono(frame, channel: int | str) -> np.ndarray:
     raise InputError(f"channel {channel!r} does not exist in audio with {x.shape[0]} channels")
 
 
-class _Resampler:
-    """Streaming resampler: soxr's stream (bounded memory) or resampy on the whole signal."""
+class _Buffer:
+    """A growing float32 array: one allocation when the final size is known in advance."""
 
-    def __init__(self, sr_in: int, sr_out: int, method: str):
+    def __init__(self, capacity: int = 0):
+        self.data = np.empty(max(int(capacity), 1024), np.float32)
+        self.n = 0
+
+    def append(self, x: np.ndarray) -> None:
+        end = self.n + x.shape[0]
+        if end > self.data.shape[0]:
+            grown = np.empty(max(end, 2 * self.data.shape[0]), np.float32)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n:end] = x
+        self.n = end
+
+    def array(self, n: int | None = None) -> np.ndarray:
+        """The first ``n`` samples (zero-padded when fewer were appended); the buffer is released."""
+        n = self.n if n is None else n
+        data, filled = self.data, self.n
+        self.data, self.n = np.empty(0, np.float32), 0
+        if n > data.shape[0]:
+            data = np.concatenate([data[:filled], np.zeros(n - filled, np.float32)])
+        else:
+            data[filled:n] = 0  # empty when n <= filled
+        if data.shape[0] > n + max(4096, n // 8):  # a buffer far too big is not kept alive by a view
+            return data[:n].copy()
+        return data[:n]
+
+
+class _Resampler:
+    """Streaming resampler: soxr's stream (bounded memory) or resampy on the whole signal.
+
+    ``expected_in`` (samples, optional) sizes the output buffer in advance.
+    """
+
+    def __init__(self, sr_in: int, sr_out: int, method: str, expected_in: int = 0):
         if method not in RESAMPLERS:
             raise InputError(f"unknown resampler {method!r}; expected one of {', '.join(RESAMPLERS)}")
         self.method = method
         self.identity = sr_in == sr_out
         self.sr_in, self.sr_out = sr_in, sr_out
-        self.parts: list[np.ndarray] = []
         self.pending: list[np.ndarray] = []
         self.n_pending = 0
         self.n_in = 0
-        if not self.identity and method.startswith("soxr"):
+        soxr_stream = not self.identity and method.startswith("soxr")
+        expected_out = -(-expected_in * sr_out // sr_in) if soxr_stream else expected_in
+        self.out = _Buffer(expected_out + 64)
+        if soxr_stream:
             import soxr
 
             self.stream = soxr.ResampleStream(sr_in, sr_out, 1, dtype="float32", quality=method)
@@ -452,7 +487,7 @@ class _Resampler:
     def push(self, x: np.ndarray) -> None:
         self.n_in += x.shape[0]
         if self.stream is None:
-            self.parts.append(np.array(x, np.float32))  # a copy: decoded frames are not kept alive
+            self.out.append(x)  # a copy: decoded frames are not kept alive
             return
         self.pending.append(x)
         self.n_pending += x.shape[0]
@@ -462,31 +497,29 @@ class _Resampler:
     def _flush(self, *, last: bool) -> None:
         x = np.concatenate(self.pending) if self.pending else np.zeros(0, np.float32)
         self.pending, self.n_pending = [], 0
-        self.parts.append(self.stream.resample_chunk(x.astype(np.float32, copy=False), last=last))
+        self.out.append(self.stream.resample_chunk(x.astype(np.float32, copy=False), last=last))
 
     def finish(self) -> np.ndarray:
-        if self.stream is not None:
-            self._flush(last=True)
-        y = np.concatenate(self.parts) if self.parts else np.zeros(0, np.float32)
-        self.parts = []
-        if self.identity:
-            return y
-        if self.stream is None:
-            from .errors import require
-
-            resampy = require("resampy", "resampy")
-            y = resampy.resample(y, self.sr_in, self.sr_out, filter=self.method, axis=-1).astype(np.float32)
         # librosa's length rule: ceil(n * sr_out / sr_in), padding or trimming the tail
         n_out = -(-self.n_in * self.sr_out // self.sr_in)
-        if y.shape[0] >= n_out:
-            return y[:n_out]
-        return np.pad(y, (0, n_out - y.shape[0]))
+        if self.identity:
+            return self.out.array()
+        if self.stream is not None:
+            self._flush(last=True)
+            return self.out.array(n_out)
+        from .errors import require
+
+        resampy = require("resampy", "resampy")
+        y = resampy.resample(self.out.array(), self.sr_in, self.sr_out, filter=self.method, axis=-1)
+        y = y.astype(np.float32, copy=False)
+        return y[:n_out] if y.shape[0] >= n_out else np.pad(y, (0, n_out - y.shape[0]))
 
 
 def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int, resampler: str = "soxr_hq") -> np.ndarray:
     """Resample a 1-D float32 signal, length ``ceil(n * target_sr / orig_sr)`` (librosa's rule)."""
-    r = _Resampler(orig_sr, target_sr, resampler)
-    r.push(np.asarray(samples, dtype=np.float32))
+    x = np.asarray(samples, dtype=np.float32)
+    r = _Resampler(orig_sr, target_sr, resampler, expected_in=x.shape[0])
+    r.push(x)
     return r.finish()
 
 
@@ -537,7 +570,7 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
     target = int(sample_rate or src_rate)
     if resampler not in RESAMPLERS:
         raise InputError(f"unknown resampler {resampler!r}; expected one of {', '.join(RESAMPLERS)}")
-    resampler_obj = _Resampler(src_rate, target, resampler)
+    resampler_obj = _Resampler(src_rate, target, resampler, expected_in=info.audio.num_samples)
     container = _open(path)
     stream = container.streams.audio[0]
     first_pts = None
