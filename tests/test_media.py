@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import avalign
 from avalign import synth
@@ -377,3 +378,18 @@ def test_audio_helpers():
         Audio.from_array(np.zeros((2, 5)), 16000)
     with pytest.raises(InputError):
         Audio.from_array(np.array([0.0, np.nan]), 16000)
+
+
+@settings(max_examples=60, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 30000), rates=st.sampled_from([(22000, 16000), (44100, 16000), (48000, 16000),
+                                                         (16000, 22050), (8000, 16000)]))
+def test_resample_equals_librosa(n, rates):
+    """The streaming resampler gives librosa.resample's samples and length (ceil rule) at any length."""
+    import librosa
+
+    sr_in, sr_out = rates
+    x = np.random.default_rng(n).standard_normal(n).astype(np.float32) * 0.1
+    ref = librosa.resample(x, orig_sr=sr_in, target_sr=sr_out, res_type="soxr_hq")
+    got = resample(x, orig_sr=sr_in, target_sr=sr_out)
+    assert got.shape == ref.shape == (-(-n * sr_out // sr_in),)
+    np.testing.assert_allclose(got, ref, atol=1e-6, rtol=0)
