@@ -110,6 +110,8 @@ def take(values: np.ndarray, idx: np.ndarray, *, edge: str = "zeros") -> np.ndar
     t = values.shape[0]
     if edge not in EDGES:
         raise InputError(f"bad edge policy {edge!r}; expected one of {', '.join(EDGES)}")
+    if idx.size == 0:
+        return np.zeros(idx.shape + values.shape[1:], values.dtype)
     if t == 0:
         if edge == "zeros":
             return np.zeros(idx.shape + values.shape[1:], values.dtype)

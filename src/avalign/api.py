@@ -16,7 +16,7 @@ from typing import Any
 from . import features as _features
 from . import systems as _systems
 from .align import Aligned, align as _align
-from .errors import InputError
+from .errors import InputError, NoAudioError
 from .media import Audio, MediaInfo, load_audio, probe
 from .timing import FrameGrid, fraction_str, parse_fps, round_number
 
@@ -44,6 +44,23 @@ def _version(name: str) -> str | None:
         return None
 
 
+def _check_recipe_options(*, method, edge, rounding, anchor, window) -> None:
+    """Refuse bad alignment options before any decoding (InputError)."""
+    from .align import ANCHORS, EDGES, METHODS
+    from .timing import ROUNDINGS
+
+    if method not in METHODS:
+        raise InputError(f"unknown alignment method {method!r}; expected one of {', '.join(METHODS)}")
+    if edge is not None and edge not in EDGES:
+        raise InputError(f"bad edge policy {edge!r}; expected one of {', '.join(EDGES)}")
+    if rounding not in ROUNDINGS:
+        raise InputError(f"unknown rounding rule {rounding!r}; expected one of {', '.join(ROUNDINGS)}")
+    if not (anchor in ANCHORS or (isinstance(anchor, int) and not isinstance(anchor, bool))):
+        raise InputError(f"bad window anchor {anchor!r}; expected 'start', 'centre' or an integer offset")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window <= 0):
+        raise InputError(f"bad window size {window!r}: must be a positive integer")
+
+
 def make_recipe(preset: str | None = None, *, feature: str | None = None, model=None, device=None, **options):
     """The preset object or the feature extractor that ``extract`` would use."""
     if preset is not None and feature is not None:
@@ -57,7 +74,7 @@ def make_recipe(preset: str | None = None, *, feature: str | None = None, model=
 def extract(source, preset: str | None = None, *, feature: str | None = None, fps=None,
             num_frames: int | None = None, model=None, device=None, offset_ms: float = 0.0,
             method: str = "linear", window: int | None = None, anchor="start", edge: str | None = None,
-            rounding: str = "floor", resampler: str | None = None, channel: int | str = "mean",
+            rounding: str = "floor", resampler: str | None = None, channel: int | str | None = None,
             recipe=None, info: MediaInfo | None = None, **options: Any) -> Aligned:
     """Features of ``source`` with one row per video frame.
 
@@ -80,7 +97,8 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
     method, window, anchor, edge, rounding :
         Alignment rule for features (see :func:`avalign.align`).
     resampler, channel :
-        Decoding options (see :func:`avalign.load_audio`).
+        Decoding options (see :func:`avalign.load_audio`); default: the preset's own
+        (e.g. resampy ``kaiser_best`` for Wav2Lip, channel 0 for the DeepSpeech lineage), else soxr and the mean.
     recipe : Preset or Extractor, optional
         A prebuilt recipe (reused across files to load a model once).
     info : MediaInfo, optional
@@ -92,12 +110,22 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
     Aligned
         ``values`` ``(N, ...)``, ``grid`` of the N frames, ``meta`` for the sidecar.
     """
+    # cheap checks first: bad options and unreadable files fail before any model or heavy import
+    _check_recipe_options(method=method, edge=edge, rounding=rounding, anchor=anchor, window=window)
+    fps_given = parse_fps(fps) if fps is not None else None
+    if num_frames is not None and (isinstance(num_frames, bool) or int(num_frames) <= 0):
+        raise InputError(f"bad number of frames {num_frames}: must be positive")
+    if not isinstance(source, Audio):
+        info = info if info is not None else probe(source)
+        if info.audio is None:
+            raise NoAudioError(f"{os.fspath(source)}: no audio stream")
     recipe = recipe if recipe is not None else make_recipe(preset, feature=feature, model=model,
                                                           device=device, **options)
     is_preset = isinstance(recipe, _systems.Preset)
     sr = recipe.sample_rate
     scale = recipe.scale if is_preset else getattr(recipe, "input_scale", "float")
     resampler = resampler or (recipe.resampler if is_preset else "soxr_hq")
+    channel = channel if channel is not None else (recipe.channel if is_preset else "mean")
     if isinstance(source, Audio):
         audio = source
         if audio.sample_rate != sr:
@@ -108,8 +136,7 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
         source_name = audio.meta.get("source", "<array>")
     else:
         source_name = os.fspath(source)
-        info = probe(source)
-        audio = load_audio(source, sr, channel=channel, resampler=resampler, scale=scale)
+        audio = load_audio(source, sr, channel=channel, resampler=resampler, scale=scale, info=info)
     video = info.video if info is not None else None
 
     # the reference clock: video frame 0 at 0 s; the audio moves by its container offset and offset_ms
@@ -117,9 +144,11 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
         offset = Fraction(str(offset_ms)) / 1000
     except (ValueError, ZeroDivisionError):
         raise InputError(f"bad offset {offset_ms!r} ms") from None
+    if abs(offset) > audio.duration:
+        raise InputError(f"offset of {float(offset_ms):g} ms is longer than the audio ({float(audio.duration):.3f} s)")
     audio = audio.shifted(offset).on_clock(0)
 
-    fps_f = parse_fps(fps) if fps is not None else (video.fps if video is not None else None)
+    fps_f = fps_given if fps_given is not None else (video.fps if video is not None else None)
     vgrid: FrameGrid | None = None
     video_frames = None
     if video is not None:

@@ -35,7 +35,19 @@ MEDIA_EXTENSIONS = (
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """The first video stream. Times in seconds on the container clock."""
+    """The first video stream. Times in seconds on the container clock.
+
+    ``fps`` is exact. For a constant frame rate it is one over the frame
+    interval (``30000/1001``, never 29.97). For a variable frame rate
+    (``vfr``: frame intervals differ by more than one tick of the time base
+    and more than 2 %) it is the *average* rate, FFmpeg's ``avg_frame_rate``:
+    frames over the stream's duration (``1350/61`` for a 135-frame, 6.1 s
+    clip); the actual frame times are then in ``timestamps`` and
+    :meth:`grid` carries them, so alignment uses real times, not the average.
+    ``base_fps`` is the container's base (tick) rate, e.g. 30 for that clip.
+    ``num_frames`` counts the packets actually present (demuxed, not the
+    header's claim).
+    """
 
     index: int
     codec: str
@@ -48,6 +60,7 @@ class VideoInfo:
     vfr: bool
     average_fps: Fraction
     timestamps: tuple = field(repr=False, default=())
+    base_fps: Fraction | None = None
 
     def grid(self) -> FrameGrid:
         """The video's frame grid on its own clock (frame 0 at 0 s); actual timestamps when VFR."""
@@ -62,6 +75,7 @@ class VideoInfo:
             "fps": fraction_str(self.fps), "fps_hz": float(self.fps), "num_frames": self.num_frames,
             "start_time": float(self.start_time), "duration": self.duration, "vfr": self.vfr,
             "average_fps": fraction_str(self.average_fps),
+            "base_fps": None if self.base_fps is None else fraction_str(self.base_fps),
         }
 
 
@@ -207,11 +221,78 @@ def _reason(exc) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-def _video_timestamps(container, stream) -> list[int]:
-    """Presentation timestamps (in the stream's time base) of every video packet, sorted."""
-    pts = [p.pts for p in container.demux(stream) if p.pts is not None and p.size > 0]
+def _demux_streams(container, path: str, video, audio) -> tuple[list[int], int]:
+    """One demuxing pass (no decoding) over the first video and audio streams.
+
+    Returns the sorted presentation timestamps of every video packet (in the
+    stream's time base) and the number of audio packets. Raises
+    :class:`MediaError` when the file ends before the packets its index lists
+    (a truncated file whose index sits at the front, ``moov`` first).
+    """
+    import av
+
+    streams = [s for s in (video, audio) if s is not None]
+    pts: list[int] = []
+    n_video = n_audio = 0
+    audio_end = None
+    try:
+        for p in container.demux(*streams):
+            if p.size <= 0:
+                continue
+            if video is not None and p.stream.index == video.index:
+                n_video += 1
+                if p.pts is not None:
+                    pts.append(p.pts)
+            else:
+                n_audio += 1
+                if p.pts is not None:
+                    end = p.pts + (p.duration or 0)  # ticks of the audio time base
+                    audio_end = end if audio_end is None else max(audio_end, end)
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{path}: truncated or corrupt file ({_reason(exc)})") from None
+    # an MP4/MOV index counts video packets and gives exact durations: less data means the file was cut
+    indexed = container.format.name.startswith("mov,mp4")
+    if indexed and video is not None and video.frames and n_video < video.frames:
+        raise MediaError(f"{path}: truncated file: its index lists {video.frames} video frames but only "
+                         f"{n_video} are present")
+    if audio_end is not None:
+        audio_end = audio_end * Fraction(audio.time_base)
+    if indexed and audio is not None and audio.duration and audio.start_time is not None:
+        tb = Fraction(audio.time_base)
+        declared_end = Fraction(audio.start_time + audio.duration) * tb
+        # audio indexes may count samples rather than packets: compare times, allowing a few packets of slack
+        slack = max(Fraction(1, 10), declared_end / 100)
+        if audio_end is None or audio_end < declared_end - slack:
+            got = 0.0 if audio_end is None else float(audio_end)
+            raise MediaError(f"{path}: truncated file: its audio stream should last until {float(declared_end):.3f} s "
+                             f"but its data ends at {got:.3f} s")
     pts.sort()
-    return pts
+    return pts, n_audio
+
+
+def _check_wav_length(path: str) -> None:
+    """Raise :class:`MediaError` when a WAV's ``data`` chunk declares more bytes than the file holds."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+                return
+            order = "little" if head[:4] == b"RIFF" else "big"
+            size = os.fstat(fh.fileno()).st_size
+            pos = 12
+            while pos + 8 <= size:
+                fh.seek(pos)
+                chunk = fh.read(8)
+                n = int.from_bytes(chunk[4:8], order)
+                if chunk[:4] == b"data":
+                    # 0 and 0xFFFFFFFF mark a stream written without a final size: nothing to compare
+                    if n not in (0, 0xFFFFFFFF) and pos + 8 + n > size:
+                        raise MediaError(f"{path}: truncated WAV file: its data chunk declares {n} bytes but only "
+                                         f"{size - pos - 8} are present")
+                    return
+                pos += 8 + n + (n & 1)
+    except OSError:
+        return
 
 
 def _rate_from_intervals(pts: list[int], tb: Fraction, base_rate: Fraction | None) -> tuple[Fraction, bool, Fraction]:
@@ -266,13 +347,13 @@ def _probe(container, path: str) -> MediaInfo:
                         "codec": s.codec_context.name if s.codec_context else None})
     duration = container.duration / 1e6 if container.duration else 0.0
     video = audio = None
+    if container.format.name == "wav":
+        _check_wav_length(path)
+    pts, _ = _demux_streams(container, path, container.streams.video[0] if container.streams.video else None,
+                            container.streams.audio[0] if container.streams.audio else None)
     if container.streams.video:
         vs = container.streams.video[0]
         tb = Fraction(vs.time_base)
-        try:
-            pts = _video_timestamps(container, vs)
-        except av.error.FFmpegError as exc:
-            raise MediaError(f"{path}: truncated or corrupt video stream ({_reason(exc)})") from None
         base = Fraction(vs.base_rate) if vs.base_rate else None
         fps, vfr, average = _rate_from_intervals(pts, tb, base)
         if vfr and vs.average_rate:
@@ -281,7 +362,7 @@ def _probe(container, path: str) -> MediaInfo:
         vdur = float(Fraction(vs.duration) * tb) if vs.duration else (len(pts) / float(fps))
         video = VideoInfo(vs.index, vs.codec_context.name, vs.codec_context.width, vs.codec_context.height,
                           fps, len(pts), start, vdur, vfr, average,
-                          tuple(float(Fraction(p) * tb) for p in pts))
+                          tuple(float(Fraction(p) * tb) for p in pts), base)
     if container.streams.audio:
         st = container.streams.audio[0]
         tb = Fraction(st.time_base)
@@ -307,12 +388,27 @@ def _probe(container, path: str) -> MediaInfo:
 # ---------------------------------------------------------------------------
 
 
+_PLANAR = {"fltp": np.float32, "s16p": np.int16, "s32p": np.int32, "dblp": np.float64, "u8p": np.uint8}
+_PACKED = {"flt": np.float32, "s16": np.int16, "s32": np.int32, "dbl": np.float64, "u8": np.uint8}
+
+
+def _frame_channels(frame) -> np.ndarray:
+    """One decoded audio frame -> its samples, shape ``(channels, samples)``, in the frame's own dtype."""
+    name, n, ch = frame.format.name, frame.samples, len(frame.layout.channels)
+    if name in _PLANAR:
+        planes = frame.planes
+        if ch == 1:
+            return np.frombuffer(planes[0], _PLANAR[name], count=n)[None, :]
+        return np.stack([np.frombuffer(planes[c], _PLANAR[name], count=n) for c in range(ch)])
+    if name in _PACKED:
+        return np.frombuffer(frame.planes[0], _PACKED[name], count=n * ch).reshape(n, ch).T
+    x = frame.to_ndarray()  # pragma: no cover - unusual sample formats
+    return x if frame.format.is_planar else x.reshape(-1, ch).T
+
+
 def _frame_to_mono(frame, channel: int | str) -> np.ndarray:
     """One decoded audio frame -> float32 mono, shape ``(samples,)``."""
-    x = frame.to_ndarray()
-    fmt = frame.format
-    if not fmt.is_planar:
-        x = x.reshape(-1, len(frame.layout.channels)).T
+    x = _frame_channels(frame)
     if x.dtype == np.int16:
         x = x.astype(np.float32) / 32768.0
     elif x.dtype == np.int32:
@@ -330,58 +426,106 @@ def _frame_to_mono(frame, channel: int | str) -> np.ndarray:
     raise InputError(f"channel {channel!r} does not exist in audio with {x.shape[0]} channels")
 
 
-class _Resampler:
-    """Streaming resampler: soxr's stream (bounded memory) or resampy on the whole signal."""
+class _Buffer:
+    """A growing float32 array: one allocation when the final size is known in advance."""
 
-    def __init__(self, sr_in: int, sr_out: int, method: str):
+    def __init__(self, capacity: int = 0):
+        self.data = np.empty(max(int(capacity), 1024), np.float32)
+        self.n = 0
+
+    def append(self, x: np.ndarray) -> None:
+        end = self.n + x.shape[0]
+        if end > self.data.shape[0]:
+            grown = np.empty(max(end, 2 * self.data.shape[0]), np.float32)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n:end] = x
+        self.n = end
+
+    def array(self, n: int | None = None) -> np.ndarray:
+        """The first ``n`` samples (zero-padded when fewer were appended); the buffer is released."""
+        n = self.n if n is None else n
+        data, filled = self.data, self.n
+        self.data, self.n = np.empty(0, np.float32), 0
+        if n > data.shape[0]:
+            data = np.concatenate([data[:filled], np.zeros(n - filled, np.float32)])
+        else:
+            data[filled:n] = 0  # empty when n <= filled
+        if data.shape[0] > n + max(4096, n // 8):  # a buffer far too big is not kept alive by a view
+            return data[:n].copy()
+        return data[:n]
+
+
+class _Resampler:
+    """Streaming resampler: soxr's stream (bounded memory) or resampy on the whole signal.
+
+    ``expected_in`` (samples, optional) sizes the output buffer in advance.
+    """
+
+    def __init__(self, sr_in: int, sr_out: int, method: str, expected_in: int = 0):
         if method not in RESAMPLERS:
             raise InputError(f"unknown resampler {method!r}; expected one of {', '.join(RESAMPLERS)}")
         self.method = method
         self.identity = sr_in == sr_out
         self.sr_in, self.sr_out = sr_in, sr_out
-        self.parts: list[np.ndarray] = []
+        self.pending: list[np.ndarray] = []
+        self.n_pending = 0
         self.n_in = 0
-        if not self.identity and method.startswith("soxr"):
+        soxr_stream = not self.identity and method.startswith("soxr")
+        expected_out = -(-expected_in * sr_out // sr_in) if soxr_stream else expected_in
+        self.out = _Buffer(expected_out + 64)
+        if soxr_stream:
             import soxr
 
             self.stream = soxr.ResampleStream(sr_in, sr_out, 1, dtype="float32", quality=method)
         else:
             self.stream = None
 
+    #: samples gathered before one call to soxr (fewer, larger calls)
+    BLOCK = 1 << 16
+
     def push(self, x: np.ndarray) -> None:
         self.n_in += x.shape[0]
-        if self.stream is not None:
-            x = self.stream.resample_chunk(x, last=False)
-        self.parts.append(x)
+        if self.stream is None:
+            self.out.append(x)  # a copy: decoded frames are not kept alive
+            return
+        self.pending.append(x)
+        self.n_pending += x.shape[0]
+        if self.n_pending >= self.BLOCK:
+            self._flush(last=False)
+
+    def _flush(self, *, last: bool) -> None:
+        x = np.concatenate(self.pending) if self.pending else np.zeros(0, np.float32)
+        self.pending, self.n_pending = [], 0
+        self.out.append(self.stream.resample_chunk(x.astype(np.float32, copy=False), last=last))
 
     def finish(self) -> np.ndarray:
-        if self.stream is not None:
-            self.parts.append(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
-        y = np.concatenate(self.parts) if self.parts else np.zeros(0, np.float32)
-        self.parts = []
-        if self.identity:
-            return y
-        if self.stream is None:
-            from .errors import require
-
-            resampy = require("resampy", "resampy")
-            y = resampy.resample(y, self.sr_in, self.sr_out, filter=self.method, axis=-1).astype(np.float32)
         # librosa's length rule: ceil(n * sr_out / sr_in), padding or trimming the tail
         n_out = -(-self.n_in * self.sr_out // self.sr_in)
-        if y.shape[0] >= n_out:
-            return y[:n_out]
-        return np.pad(y, (0, n_out - y.shape[0]))
+        if self.identity:
+            return self.out.array()
+        if self.stream is not None:
+            self._flush(last=True)
+            return self.out.array(n_out)
+        from .errors import require
+
+        resampy = require("resampy", "resampy")
+        y = resampy.resample(self.out.array(), self.sr_in, self.sr_out, filter=self.method, axis=-1)
+        y = y.astype(np.float32, copy=False)
+        return y[:n_out] if y.shape[0] >= n_out else np.pad(y, (0, n_out - y.shape[0]))
 
 
 def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int, resampler: str = "soxr_hq") -> np.ndarray:
     """Resample a 1-D float32 signal, length ``ceil(n * target_sr / orig_sr)`` (librosa's rule)."""
-    r = _Resampler(orig_sr, target_sr, resampler)
-    r.push(np.asarray(samples, dtype=np.float32))
+    x = np.asarray(samples, dtype=np.float32)
+    r = _Resampler(orig_sr, target_sr, resampler, expected_in=x.shape[0])
+    r.push(x)
     return r.finish()
 
 
 def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "mean",
-               resampler: str = "soxr_hq", scale: str = "float", clock: str = "video") -> Audio:
+               resampler: str = "soxr_hq", scale: str = "float", clock: str = "video",
+               info: MediaInfo | None = None) -> Audio:
     """Decode a file's first audio stream to mono float32 at ``sample_rate``.
 
     Parameters
@@ -401,6 +545,8 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
     clock : "video" or "audio"
         ``video``: ``start`` is the audio's start minus the first video frame's
         (0 when there is no video). ``audio``: ``start`` is 0.
+    info : MediaInfo, optional
+        The file's :func:`probe` result when the caller already has it (saves a pass).
 
     Returns
     -------
@@ -414,14 +560,19 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
         raise InputError(f"bad sample rate {sample_rate!r}: must be a positive integer (Hz)")
     if scale not in ("float", "int16"):
         raise InputError(f"bad scale {scale!r}: expected 'float' or 'int16'")
-    info = probe(path)
+    if clock not in ("video", "audio"):
+        raise InputError(f"bad clock {clock!r}: expected 'video' or 'audio'")
+    if info is None:
+        info = probe(path)
     if info.audio is None:
         raise NoAudioError(f"{os.fspath(path)}: no audio stream")
     src_rate = info.audio.sample_rate
     target = int(sample_rate or src_rate)
+    if resampler not in RESAMPLERS:
+        raise InputError(f"unknown resampler {resampler!r}; expected one of {', '.join(RESAMPLERS)}")
+    resampler_obj = _Resampler(src_rate, target, resampler, expected_in=info.audio.num_samples)
     container = _open(path)
     stream = container.streams.audio[0]
-    resampler_obj = _Resampler(src_rate, target, resampler)
     first_pts = None
     n_decoded = 0
     try:
@@ -436,11 +587,8 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
             if mono.shape[0]:
                 resampler_obj.push(mono)
     except av.error.FFmpegError as exc:
-        if n_decoded == 0:
-            raise MediaError(f"{os.fspath(path)}: truncated or corrupt audio stream ({_reason(exc)})") from None
-        truncated = True
-    else:
-        truncated = False
+        raise MediaError(f"{os.fspath(path)}: truncated or corrupt audio stream after {n_decoded} samples "
+                         f"({_reason(exc)})") from None
     finally:
         container.close()
     if n_decoded == 0:
@@ -460,6 +608,6 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
         "source": os.fspath(path), "source_sample_rate": src_rate, "channels": info.audio.channels,
         "mixdown": channel if info.audio.channels > 1 else None, "resampler": resampler if src_rate != target else None,
         "source_samples": n_decoded, "declared_samples": info.audio.num_samples,
-        "truncated": truncated, "audio_start": float(audio_start), "start_on_video_clock": float(start),
+        "audio_start": float(audio_start), "start_on_video_clock": float(start),
     }
     return Audio(y, target, start, scale, meta)

@@ -36,6 +36,12 @@ def check_writable(path) -> Path:
     return p
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
@@ -43,6 +49,7 @@ def _atomic_write(path: Path, write) -> None:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp's 0600 -> the usual mode for new files
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -25,7 +25,8 @@ def run(args) -> int:
         v = info.video
         print(f"  video #{v.index}: {v.codec} {v.width}x{v.height}, {fraction_str(v.fps)} fps"
               f" ({float(v.fps):.6g}), {v.num_frames} frames, starts at {float(v.start_time) * 1000:.3f} ms"
-              + (f", variable frame rate (average {float(v.average_fps):.6g} fps)" if v.vfr else ""))
+              + (f", variable frame rate (average {fraction_str(v.average_fps)} fps"
+                 + (f", base {fraction_str(v.base_fps)}" if v.base_fps else "") + ")" if v.vfr else ""))
     if info.audio:
         a = info.audio
         print(f"  audio #{a.index}: {a.codec} {a.sample_rate} Hz, {a.channels} channel(s), {a.num_samples} samples,"

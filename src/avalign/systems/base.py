@@ -37,8 +37,9 @@ class Preset:
         Hz of the audio the system reads.
     fixed_fps : Fraction or None
         The frame rate hard-coded by the system (25 for SadTalker), else None.
-    resampler, scale : str
-        How the system's audio is loaded (see :func:`avalign.load_audio`).
+    resampler, scale, channel :
+        How the system's audio is loaded (see :func:`avalign.load_audio`): resampler,
+        float or int16 scale, and mono mix-down (``"mean"`` or a channel index).
     feature : str
         The feature family it uses (for ``check`` and ``explain``).
     needs_model : bool
@@ -61,6 +62,7 @@ class Preset:
     needs_model: ClassVar[bool] = False
     default_model: ClassVar[str | None] = None
     file_name: ClassVar[str | None] = None
+    channel: ClassVar[int | str] = "mean"
 
     def __init__(self, **options: Any):
         self.options = options

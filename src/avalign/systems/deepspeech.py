@@ -73,6 +73,7 @@ class _DeepSpeechPreset(Preset):
     sample_rate = 16000
     resampler = "kaiser_best"
     scale = "int16"
+    channel = 0  # the scripts keep the first channel of a stereo WAV
     feature = "deepspeech"
     needs_model = True
     default_model = None
