@@ -90,7 +90,7 @@ def pad_centre(x: np.ndarray, pad: int, *, pad_mode: str = "constant") -> np.nda
     n = x.shape[0]
     if pad_mode == "reflect" and n < 2:
         raise InputError(f"reflect padding needs at least 2 samples, got {n}")
-    if pad_mode == "constant" or n <= pad:
+    if pad_mode == "constant" or n <= pad + 1:
         return np.pad(x, pad, mode=pad_mode)
     out = np.empty(n + 2 * pad, dtype=x.dtype)
     out[pad:pad + n] = x
