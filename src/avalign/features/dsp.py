@@ -22,11 +22,14 @@ from ..timing import stft_num_frames
 
 PAD_MODES = ("constant", "reflect")
 
-#: Frames per block in :func:`mel_spectrogram` (about 4 MB of float32 frames at n_fft 800).
+#: Frames per block in :func:`mel_spectrogram` (about 3 MB of float32 frames at n_fft 800).
 BLOCK_FRAMES = 1024
+#: ``scipy.fft`` workers per block. One: threads on short blocks cost more than they gain on a
+#: shared machine (measured 5x slower under load); parallelise across files instead (``avalign batch``).
+FFT_WORKERS = 1
 
 
-def preemphasis(x: np.ndarray, coef: float, *, dtype=None) -> np.ndarray:
+def preemphasis(x: np.ndarray, coef: float, *, dtype=None, out: np.ndarray | None = None) -> np.ndarray:
     """``y[t] = x[t] - coef * x[t-1]``, ``y[0] = x[0]`` (zero initial state, ``lfilter([1, -coef], [1], x)``).
 
     Parameters
@@ -36,15 +39,17 @@ def preemphasis(x: np.ndarray, coef: float, *, dtype=None) -> np.ndarray:
     dtype : numpy dtype, optional
         Computation and output type; default float64 (as ``lfilter`` gives), or
         the type of ``x`` when it is float32.
+    out : np.ndarray, shape ``(n,)``, optional
+        Where to write the result (not overlapping ``x``).
 
     Returns
     -------
     np.ndarray, shape ``(n,)``
     """
     if dtype is None:
-        dtype = np.float32 if np.asarray(x).dtype == np.float32 else np.float64
+        dtype = out.dtype if out is not None else (np.float32 if np.asarray(x).dtype == np.float32 else np.float64)
     x = np.asarray(x, dtype=dtype)
-    y = np.empty_like(x)
+    y = np.empty_like(x) if out is None else out
     if x.shape[0]:
         y[0] = x[0]
         np.multiply(x[:-1], np.dtype(dtype).type(coef), out=y[1:])
@@ -79,30 +84,47 @@ def frame(x: np.ndarray, *, frame_length: int, hop: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(x, frame_length)[::hop]
 
 
-def pad_centre(x: np.ndarray, pad: int, *, pad_mode: str = "constant") -> np.ndarray:
+def pad_centre(x: np.ndarray, pad: int, *, pad_mode: str = "constant", preemph: float = 0.0,
+               dtype=None) -> np.ndarray:
     """Pad ``pad`` samples on both sides: zeros (``constant``, librosa >= 0.9) or ``reflect`` (< 0.9).
 
     ``reflect`` mirrors without repeating the edge sample, as ``np.pad`` does
-    (repeatedly for signals shorter than ``pad``).
+    (repeatedly for signals shorter than ``pad``). With ``preemph`` the
+    filter (:func:`preemphasis`) is applied first, written straight into the
+    padded buffer. Returns shape ``(n + 2 pad,)`` in ``dtype`` (default: ``x``'s).
     """
     if pad_mode not in PAD_MODES:
         raise InputError(f"bad pad_mode {pad_mode!r}; expected one of {', '.join(PAD_MODES)}")
+    x = np.asarray(x) if dtype is None else np.asarray(x, dtype=dtype)
     n = x.shape[0]
     if pad_mode == "reflect" and n < 2:
         raise InputError(f"reflect padding needs at least 2 samples, got {n}")
-    if pad_mode == "constant" or n <= pad + 1:
-        return np.pad(x, pad, mode=pad_mode)
+    if pad_mode == "reflect" and n <= pad + 1:
+        if preemph:
+            x = preemphasis(x, preemph, dtype=x.dtype)
+        return np.pad(x, pad, mode="reflect")
     out = np.empty(n + 2 * pad, dtype=x.dtype)
-    out[pad:pad + n] = x
-    if pad:
-        out[:pad] = x[pad:0:-1]
-        out[pad + n:] = x[n - 2:n - 2 - pad:-1]
+    if preemph:
+        preemphasis(x, preemph, out=out[pad:pad + n])
+    else:
+        out[pad:pad + n] = x
+    if pad == 0:
+        return out
+    if pad_mode == "constant":
+        out[:pad] = 0
+        out[pad + n:] = 0
+    else:
+        out[:pad] = out[2 * pad:pad:-1]
+        out[pad + n:] = out[pad + n - 2:n - 2:-1]
     return out
 
 
-def _framed(x: np.ndarray, *, n_fft: int, hop: int, center: bool, pad_mode: str) -> np.ndarray:
+def _framed(x: np.ndarray, *, n_fft: int, hop: int, center: bool, pad_mode: str,
+            preemph: float = 0.0) -> np.ndarray:
     if center:
-        x = pad_centre(x, n_fft // 2, pad_mode=pad_mode)
+        x = pad_centre(x, n_fft // 2, pad_mode=pad_mode, preemph=preemph)
+    elif preemph:
+        x = preemphasis(x, preemph, dtype=x.dtype)
     n_frames = stft_num_frames(x.shape[0], n_fft=n_fft, hop=hop, center=False)
     if n_frames <= 0:
         raise InputError(f"{x.shape[0]} samples are too few for an STFT of n_fft={n_fft}")
@@ -122,7 +144,7 @@ def stft(x: np.ndarray, *, n_fft: int, hop: int, win_length: int | None = None, 
     out = np.empty((frames.shape[0], n_fft // 2 + 1), dtype=np.result_type(dtype, np.complex64))
     block = max(1, (1 << 22) // n_fft)  # bounded temporaries for long signals
     for i in range(0, frames.shape[0], block):
-        out[i:i + block] = scipy.fft.rfft(frames[i:i + block] * w, axis=-1, workers=-1)
+        out[i:i + block] = scipy.fft.rfft(frames[i:i + block] * w, axis=-1, workers=FFT_WORKERS)
     return out
 
 
@@ -143,10 +165,11 @@ def _magnitude(spec: np.ndarray, power: float) -> np.ndarray:
 
 def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: int, win_length: int | None = None,
                     window: str = "hann", center: bool = True, pad_mode: str = "constant", power: float = 1.0,
-                    dtype=np.float32, block: int = BLOCK_FRAMES) -> np.ndarray:
+                    preemph: float = 0.0, dtype=np.float32, block: int = BLOCK_FRAMES,
+                    workers: int | None = None) -> np.ndarray:
     """Mel-filtered magnitude (``power`` 1) or power (2) spectrogram, shape ``(T, n_mels)``.
 
-    Equals ``|STFT(x)|**power @ filterbank`` with librosa's framing, computed
+    Equals ``|STFT(preemphasis(x, preemph))|**power @ filterbank`` with librosa's framing, computed
     block by block in ``dtype`` (float32 by default) on the FFT bins that the
     filters use.
 
@@ -160,23 +183,49 @@ def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: i
         Samples.
     block : int
         Frames per block (bounds the temporaries).
+    workers : int, optional
+        ``scipy.fft`` workers per block; default :data:`FFT_WORKERS`.
     """
     dtype = np.dtype(dtype)
     x = np.asarray(x, dtype=dtype)
-    frames = _framed(x, n_fft=n_fft, hop=hop, center=center, pad_mode=pad_mode)
+    frames = _framed(x, n_fft=n_fft, hop=hop, center=center, pad_mode=pad_mode, preemph=preemph)
     w = get_window(window, win_length or n_fft, n_fft).astype(dtype)
     lo, hi = _used_bins(filterbank)
-    fb = np.ascontiguousarray(filterbank[lo:hi], dtype=dtype)
+    project = filter_projection(filterbank[lo:hi], dtype=dtype)
     t = frames.shape[0]
     out = np.empty((t, filterbank.shape[1]), dtype=dtype)
     buf = np.empty((min(block, t), n_fft), dtype=dtype)
+    mag_t = np.empty((hi - lo, min(block, t)), dtype=dtype)  # bins x frames: what the sparse product reads
     for i in range(0, t, block):
         f = frames[i:i + block]
-        b = buf[: f.shape[0]]
-        np.multiply(f, w, out=b)
-        spec = scipy.fft.rfft(b, axis=-1, workers=-1)[:, lo:hi]
-        np.dot(_magnitude(spec, power), fb, out=out[i:i + f.shape[0]])
+        n = f.shape[0]
+        np.multiply(f, w, out=buf[:n])
+        spec = scipy.fft.rfft(buf[:n], axis=-1, workers=workers or FFT_WORKERS)
+        m = mag_t[:, :n]
+        np.abs(spec[:, lo:hi].T, out=m)
+        if power == 2.0:
+            np.square(m, out=m)
+        elif power != 1.0:
+            np.power(m, power, out=m)
+        out[i:i + n] = project(m).T
     return out
+
+
+def filter_projection(filterbank: np.ndarray, *, dtype=np.float64):
+    """A function ``S_T (bins, T) -> filterbank.T @ S_T (filters, T)`` for triangular (sparse) filter banks.
+
+    Mel filters touch a few bins each (Wav2Lip's bank: 739 of 30,400
+    weights), so a sparse product does a fraction of the work of a dense
+    one, single-threaded: a multi-threaded BLAS call on short blocks was the
+    slowest step on a busy machine (measured). Dense banks use BLAS.
+    """
+    import scipy.sparse
+
+    fb_t = np.ascontiguousarray(np.asarray(filterbank, dtype=dtype).T)
+    if np.count_nonzero(fb_t) > 0.25 * fb_t.size:
+        return lambda s_t: fb_t @ s_t
+    sparse_t = scipy.sparse.csr_matrix(fb_t)
+    return lambda s_t: sparse_t @ s_t
 
 
 def _used_bins(filterbank: np.ndarray) -> tuple[int, int]:

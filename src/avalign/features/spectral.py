@@ -136,18 +136,9 @@ def apply_level(s: np.ndarray, cfg: MelConfig) -> np.ndarray:
     return np.clip(s, -m, m, out=s)
 
 
-@lru_cache(maxsize=16)
-def _dct_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """Orthonormal DCT-II as a matrix ``(n_in, n_out)``: ``x @ D == dct(x, norm="ortho")[:, :n_out]``."""
-    d = scipy.fft.dct(np.eye(n_in), type=2, norm="ortho", axis=1)[:, :n_out]
-    d = np.ascontiguousarray(d)
-    d.setflags(write=False)
-    return d
-
-
 def cepstra(logmel: np.ndarray, n_mfcc: int, lifter: float = 0.0) -> np.ndarray:
     """DCT-II (orthonormal) of ``(T, n_mels)`` log-mel rows, first ``n_mfcc``; librosa's lifter when > 0."""
-    out = logmel @ _dct_matrix(logmel.shape[1], n_mfcc).astype(logmel.dtype)
+    out = np.ascontiguousarray(scipy.fft.dct(logmel, type=2, axis=1, norm="ortho")[:, :n_mfcc])
     if lifter > 0:
         out *= (1 + (lifter / 2) * np.sin(np.pi * np.arange(1, n_mfcc + 1) / lifter)).astype(out.dtype)
     return out
@@ -195,12 +186,9 @@ class Mel(Extractor):
         """Samples ``(n,)`` -> float32 values ``(T, n_mels)`` or ``(T, n_mfcc)``."""
         c = self.config
         dtype = np.dtype(c.precision)
-        x = np.asarray(samples)
-        if c.preemphasis:
-            x = dsp.preemphasis(x, c.preemphasis, dtype=dtype)
-        mel = dsp.mel_spectrogram(x, filterbank=self.filterbank(), n_fft=c.n_fft, hop=c.hop_length,
+        mel = dsp.mel_spectrogram(samples, filterbank=self.filterbank(), n_fft=c.n_fft, hop=c.hop_length,
                                   win_length=c.win_length, window=c.window, center=c.center, pad_mode=c.pad_mode,
-                                  power=c.power, dtype=dtype)
+                                  power=c.power, preemph=c.preemphasis, dtype=dtype)
         out = apply_level(mel, c)
         if c.n_mfcc:
             out = cepstra(out, c.n_mfcc, c.lifter)
@@ -327,7 +315,7 @@ class MFCC(Extractor):
         if c.frame_len > c.nfft:
             frames = frames[:, : c.nfft]
         win = _psf_window(c.window, c.frame_len)[: frames.shape[1]]
-        fb = psf_filterbank(c.nfilt, c.nfft, c.sample_rate, c.lowfreq, c.highfreq)
+        project = dsp.filter_projection(psf_filterbank(c.nfilt, c.nfft, c.sample_rate, c.lowfreq, c.highfreq))
         eps = np.finfo(np.float64).eps
         energy = np.empty(n_frames)
         feat = np.empty((n_frames, c.nfilt))
@@ -339,11 +327,11 @@ class MFCC(Extractor):
             pspec = dsp._magnitude(scipy.fft.rfft(f, c.nfft, axis=-1), 2.0)
             pspec *= 1.0 / c.nfft
             np.sum(pspec, axis=1, out=energy[i:i + f.shape[0]])
-            np.dot(pspec, fb, out=feat[i:i + f.shape[0]])
+            feat[i:i + f.shape[0]] = project(np.ascontiguousarray(pspec.T)).T
         energy[energy == 0] = eps
         feat[feat == 0] = eps
         np.log(feat, out=feat)
-        out = feat @ _dct_matrix(c.nfilt, c.numcep)
+        out = scipy.fft.dct(feat, type=2, axis=1, norm="ortho")[:, : c.numcep]
         if c.ceplifter > 0:
             out *= 1 + (c.ceplifter / 2.0) * np.sin(np.pi * np.arange(c.numcep) / c.ceplifter)
         if c.append_energy:
