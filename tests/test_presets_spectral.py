@@ -212,6 +212,23 @@ def test_sadtalker_windows_equal_the_reference_loop(n, monkeypatch_module):
         assert out[0, 0, 0] == 0 and out[1, 0, 6] == 3000 and out[3, 0, 0] == 3000
 
 
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(min_value=3200, max_value=60_000), extra=st.integers(min_value=-10, max_value=10))
+def test_syncnet_windows_equal_the_reference_loop(n, extra):
+    audio = np.random.default_rng(n).integers(-8000, 8000, n).astype(np.int16)
+    video = max(n // 640 + extra, 0)
+    ref = ref_syncnet(audio, video)
+    preset = systems.get("syncnet")
+    src = Audio.from_array(audio.astype(np.float32), 16000, scale="int16")
+    if not ref:
+        with pytest.raises(AudioTooShortError):
+            preset.apply(src, video_frames=video)
+        return
+    out = preset.apply(src, video_frames=video).values
+    assert out.shape == (len(ref), 13, 20)
+    assert _rel(out, np.asarray(ref)) <= 1e-4
+
+
 @pytest.fixture(scope="module")
 def monkeypatch_module():
     mp = pytest.MonkeyPatch()
