@@ -304,30 +304,37 @@ class MFCC(Extractor):
     def compute(self, samples: np.ndarray) -> np.ndarray:
         """Samples ``(n,)`` (at :attr:`input_scale`) -> float32 ``(T, numcep)``."""
         c = self.config
-        x = np.asarray(samples, dtype=np.float64)
+        samples = np.asarray(samples)
+        n_frames = self.num_frames(samples.shape[0])
+        x = np.zeros(max((n_frames - 1) * c.frame_step + c.frame_len, samples.shape[0]))  # zero-padded tail
         if c.preemph:
-            x = dsp.preemphasis(x, c.preemph, dtype=np.float64)
-        n_frames = self.num_frames(x.shape[0])
-        pad = (n_frames - 1) * c.frame_step + c.frame_len - x.shape[0]
-        if pad > 0:
-            x = np.concatenate([x, np.zeros(pad)])
+            dsp.preemphasis(samples, c.preemph, out=x[: samples.shape[0]])
+        else:
+            x[: samples.shape[0]] = samples
         frames = dsp.frame(x, frame_length=c.frame_len, hop=c.frame_step)[:n_frames]
-        if c.frame_len > c.nfft:
-            frames = frames[:, : c.nfft]
-        win = _psf_window(c.window, c.frame_len)[: frames.shape[1]]
+        width = min(c.frame_len, c.nfft)  # numpy's rfft cuts frames longer than nfft
+        windowed = c.window not in ("rect", "rectangular", "boxcar", "ones")
+        win = _psf_window(c.window, c.frame_len)[:width]
         project = dsp.filter_projection(psf_filterbank(c.nfilt, c.nfft, c.sample_rate, c.lowfreq, c.highfreq))
         eps = np.finfo(np.float64).eps
         energy = np.empty(n_frames)
         feat = np.empty((n_frames, c.nfilt))
         block = max(1, (1 << 20) // c.nfft)
+        buf = np.zeros((min(block, n_frames), c.nfft))  # zero tail = rfft's padding to nfft, written once
+        pspec_t = np.empty((c.nfft // 2 + 1, min(block, n_frames)))  # bins x frames
         for i in range(0, n_frames, block):
-            f = frames[i:i + block]
-            if c.window not in ("rect", "rectangular", "boxcar", "ones"):
-                f = f * win
-            pspec = dsp._magnitude(scipy.fft.rfft(f, c.nfft, axis=-1), 2.0)
-            pspec *= 1.0 / c.nfft
-            np.sum(pspec, axis=1, out=energy[i:i + f.shape[0]])
-            feat[i:i + f.shape[0]] = project(np.ascontiguousarray(pspec.T)).T
+            f = frames[i:i + block, :width]
+            n = f.shape[0]
+            if windowed:
+                np.multiply(f, win, out=buf[:n, :width])
+            else:
+                buf[:n, :width] = f
+            p = pspec_t[:, :n]
+            np.abs(scipy.fft.rfft(buf[:n], axis=-1).T, out=p)
+            np.square(p, out=p)
+            p *= 1.0 / c.nfft
+            np.sum(p, axis=0, out=energy[i:i + n])
+            feat[i:i + n] = project(p).T
         energy[energy == 0] = eps
         feat[feat == 0] = eps
         np.log(feat, out=feat)
