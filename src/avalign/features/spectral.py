@@ -27,6 +27,8 @@ from .base import Extractor
 
 #: Level recipes: how magnitudes become feature values.
 LEVELS = ("log", "log10", "db", "wav2lip", "none")
+#: Bytes of float64 frames per block in :meth:`MFCC.compute` (kept small so the temporaries stay in cache).
+MFCC_BLOCK_BYTES = 1 << 20
 PRECISIONS = ("float32", "float64")
 
 
@@ -319,7 +321,7 @@ class MFCC(Extractor):
         eps = np.finfo(np.float64).eps
         energy = np.empty(n_frames)
         feat = np.empty((n_frames, c.nfilt))
-        block = max(1, (1 << 20) // c.nfft)
+        block = max(1, MFCC_BLOCK_BYTES // (8 * c.nfft))
         buf = np.zeros((min(block, n_frames), c.nfft))  # zero tail = rfft's padding to nfft, written once
         pspec_t = np.empty((c.nfft // 2 + 1, min(block, n_frames)))  # bins x frames
         for i in range(0, n_frames, block):
