@@ -194,7 +194,7 @@ def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: i
     lo, hi = _used_bins(filterbank)
     project = filter_projection(filterbank[lo:hi], dtype=dtype)
     t = frames.shape[0]
-    out_t = np.empty((filterbank.shape[1], t), dtype=dtype)  # filters x frames, transposed once at the end
+    out = np.empty((t, filterbank.shape[1]), dtype=dtype)
     buf = np.empty((min(block, t), n_fft), dtype=dtype)
     mag = np.empty((hi - lo, min(block, t)), dtype=dtype)  # bins x frames: what the sparse product reads
     for i in range(0, t, block):
@@ -209,8 +209,8 @@ def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: i
             np.square(m, out=m)
         elif power != 1.0:
             np.power(m, power, out=m)
-        out_t[:, i:i + n] = project(m)
-    return np.ascontiguousarray(out_t.T)
+        out[i:i + n] = project(m).T  # a small transposed copy, in cache
+    return out
 
 
 def filter_projection(filterbank: np.ndarray, *, dtype=np.float64):
