@@ -105,7 +105,8 @@ def test_mfcc_equals_python_speech_features(speech, scale):
 
 @pytest.mark.parametrize("kw, psf_kw", [
     (dict(numcep=26, nfilt=26, ceplifter=0, append_energy=False), dict(numcep=26, ceplifter=0, appendEnergy=False)),
-    (dict(nfilt=40, lowfreq=100.0, highfreq=7000.0, preemph=0.0), dict(nfilt=40, lowfreq=100, highfreq=7000, preemph=0)),
+    (dict(nfilt=40, lowfreq=100.0, highfreq=7000.0, preemph=0.0),
+     dict(nfilt=40, lowfreq=100, highfreq=7000, preemph=0)),
     (dict(winlen=0.032, winstep=0.016, window="hamming"), dict(winlen=0.032, winstep=0.016, winfunc=np.hamming)),
 ])
 def test_mfcc_options_equal_python_speech_features(speech, kw, psf_kw):

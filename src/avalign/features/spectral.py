@@ -147,7 +147,7 @@ def cepstra(logmel: np.ndarray, n_mfcc: int, lifter: float = 0.0) -> np.ndarray:
 
 
 class Mel(Extractor):
-    """Mel spectrogram ``(T, n_mels)`` (or cepstra ``(T, n_mfcc)``); frame ``t`` centred at sample ``hop * t`` when centred.
+    """Mel spectrogram ``(T, n_mels)`` (or cepstra ``(T, n_mfcc)``); frame ``t`` centred at sample ``hop * t``.
 
     ``T = 1 + n // hop`` when centred, ``1 + (n - n_fft) // hop`` otherwise.
 
