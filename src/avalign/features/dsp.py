@@ -2,6 +2,11 @@
 
 Pure functions, shapes time-major: an STFT of ``n`` samples is ``(T, n_fft//2 + 1)``.
 Filter banks and windows are cached (they are read-only arrays).
+
+Speed notes (measured in ``bench/bench_spectral.py``): :func:`mel_spectrogram`
+never materialises the whole STFT. It windows, transforms (``scipy.fft`` with
+all workers), takes magnitudes and applies the mel filters block by block,
+in float32 by default, keeping only the FFT bins that some filter uses.
 """
 
 from __future__ import annotations
@@ -17,19 +22,57 @@ from ..timing import stft_num_frames
 
 PAD_MODES = ("constant", "reflect")
 
+#: Frames per block in :func:`mel_spectrogram` (400 KB of float32 frames at n_fft 800: the
+#: temporaries stay in cache; 64-128 measured fastest, 1024 about 25% slower).
+BLOCK_FRAMES = 128
+#: ``scipy.fft`` workers per block. One: threads on short blocks cost more than they gain on a
+#: shared machine (measured 5x slower under load); parallelise across files instead (``avalign batch``).
+FFT_WORKERS = 1
 
-def preemphasis(x: np.ndarray, coef: float) -> np.ndarray:
-    """``y[t] = x[t] - coef * x[t-1]`` with zero initial state (``lfilter([1, -coef], [1], x)``)."""
-    return scipy.signal.lfilter([1.0, -coef], [1.0], x)
+
+def preemphasis(x: np.ndarray, coef: float, *, dtype=None, out: np.ndarray | None = None) -> np.ndarray:
+    """``y[t] = x[t] - coef * x[t-1]``, ``y[0] = x[0]`` (zero initial state, ``lfilter([1, -coef], [1], x)``).
+
+    Parameters
+    ----------
+    x : np.ndarray, shape ``(n,)``
+    coef : float
+    dtype : numpy dtype, optional
+        Computation and output type; default float64 (as ``lfilter`` gives), or
+        the type of ``x`` when it is float32.
+    out : np.ndarray, shape ``(n,)``, optional
+        Where to write the result (not overlapping ``x``).
+
+    Returns
+    -------
+    np.ndarray, shape ``(n,)``
+    """
+    if dtype is None:
+        dtype = out.dtype if out is not None else (np.float32 if np.asarray(x).dtype == np.float32 else np.float64)
+    x = np.asarray(x, dtype=dtype)
+    y = np.empty_like(x) if out is None else out
+    if x.shape[0]:
+        y[0] = x[0]
+        np.multiply(x[:-1], np.dtype(dtype).type(coef), out=y[1:])
+        np.subtract(x[1:], y[1:], out=y[1:])
+    return y
 
 
 @lru_cache(maxsize=32)
 def get_window(window: str, win_length: int, n_fft: int) -> np.ndarray:
-    """Periodic window of ``win_length`` samples, zero-padded to ``n_fft`` at the centre (librosa's rule)."""
+    """Periodic window of ``win_length`` samples, zero-padded to ``n_fft`` at the centre (librosa's rule).
+
+    Returns a read-only float64 array of shape ``(n_fft,)``.
+    """
     if window in ("rect", "rectangular", "boxcar", "ones"):
         w = np.ones(win_length)
     else:
-        w = scipy.signal.get_window(window, win_length, fftbins=True)
+        try:
+            w = scipy.signal.get_window(window, win_length, fftbins=True)
+        except ValueError as exc:
+            raise InputError(f"bad window {window!r}: {exc}") from None
+    if win_length > n_fft:
+        raise InputError(f"window length {win_length} is longer than n_fft {n_fft}")
     if win_length < n_fft:
         left = (n_fft - win_length) // 2
         w = np.pad(w, (left, n_fft - win_length - left))
@@ -42,41 +85,157 @@ def frame(x: np.ndarray, *, frame_length: int, hop: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(x, frame_length)[::hop]
 
 
+def pad_centre(x: np.ndarray, pad: int, *, pad_mode: str = "constant", preemph: float = 0.0,
+               dtype=None) -> np.ndarray:
+    """Pad ``pad`` samples on both sides: zeros (``constant``, librosa >= 0.9) or ``reflect`` (< 0.9).
+
+    ``reflect`` mirrors without repeating the edge sample, as ``np.pad`` does
+    (repeatedly for signals shorter than ``pad``). With ``preemph`` the
+    filter (:func:`preemphasis`) is applied first, written straight into the
+    padded buffer. Returns shape ``(n + 2 pad,)`` in ``dtype`` (default: ``x``'s).
+    """
+    if pad_mode not in PAD_MODES:
+        raise InputError(f"bad pad_mode {pad_mode!r}; expected one of {', '.join(PAD_MODES)}")
+    x = np.asarray(x) if dtype is None else np.asarray(x, dtype=dtype)
+    n = x.shape[0]
+    if pad_mode == "reflect" and n < 2:
+        raise InputError(f"reflect padding needs at least 2 samples, got {n}")
+    if pad_mode == "reflect" and n <= pad + 1:
+        if preemph:
+            x = preemphasis(x, preemph, dtype=x.dtype)
+        return np.pad(x, pad, mode="reflect")
+    out = np.empty(n + 2 * pad, dtype=x.dtype)
+    if preemph:
+        preemphasis(x, preemph, out=out[pad:pad + n])
+    else:
+        out[pad:pad + n] = x
+    if pad == 0:
+        return out
+    if pad_mode == "constant":
+        out[:pad] = 0
+        out[pad + n:] = 0
+    else:
+        out[:pad] = out[2 * pad:pad:-1]
+        out[pad + n:] = out[pad + n - 2:n - 2:-1]
+    return out
+
+
+def _framed(x: np.ndarray, *, n_fft: int, hop: int, center: bool, pad_mode: str,
+            preemph: float = 0.0) -> np.ndarray:
+    if center:
+        x = pad_centre(x, n_fft // 2, pad_mode=pad_mode, preemph=preemph)
+    elif preemph:
+        x = preemphasis(x, preemph, dtype=x.dtype)
+    n_frames = stft_num_frames(x.shape[0], n_fft=n_fft, hop=hop, center=False)
+    if n_frames <= 0:
+        raise InputError(f"{x.shape[0]} samples are too few for an STFT of n_fft={n_fft}")
+    return frame(x, frame_length=n_fft, hop=hop)
+
+
 def stft(x: np.ndarray, *, n_fft: int, hop: int, win_length: int | None = None, window: str = "hann",
          center: bool = True, pad_mode: str = "constant", dtype=np.float64) -> np.ndarray:
     """Complex STFT, shape ``(stft_num_frames(n), n_fft // 2 + 1)``, librosa framing.
 
     ``pad_mode`` is the edge padding of centring: ``constant`` (zeros,
-    librosa >= 0.9) or ``reflect`` (librosa < 0.9).
+    librosa >= 0.9) or ``reflect`` (librosa < 0.9). ``dtype`` float32 gives complex64.
     """
-    if pad_mode not in PAD_MODES:
-        raise InputError(f"bad pad_mode {pad_mode!r}; expected one of {', '.join(PAD_MODES)}")
     x = np.asarray(x, dtype=dtype)
-    if center:
-        pad = n_fft // 2
-        if pad_mode == "reflect" and x.shape[0] <= pad:
-            raise InputError(f"reflect padding needs more than {pad} samples, got {x.shape[0]}")
-        x = np.pad(x, pad, mode=pad_mode)
-    n_frames = stft_num_frames(x.shape[0], n_fft=n_fft, hop=hop, center=False)
-    if n_frames <= 0:
-        raise InputError(f"{x.shape[0]} samples are too few for an STFT of n_fft={n_fft}")
+    frames = _framed(x, n_fft=n_fft, hop=hop, center=center, pad_mode=pad_mode)
     w = get_window(window, win_length or n_fft, n_fft).astype(dtype)
-    frames = frame(x, frame_length=n_fft, hop=hop)
     out = np.empty((frames.shape[0], n_fft // 2 + 1), dtype=np.result_type(dtype, np.complex64))
     block = max(1, (1 << 22) // n_fft)  # bounded temporaries for long signals
     for i in range(0, frames.shape[0], block):
-        out[i:i + block] = scipy.fft.rfft(frames[i:i + block] * w, axis=-1, workers=-1)
+        out[i:i + block] = scipy.fft.rfft(frames[i:i + block] * w, axis=-1, workers=FFT_WORKERS)
     return out
 
 
 def spectrogram(x: np.ndarray, *, power: float = 2.0, **stft_args) -> np.ndarray:
     """``|STFT|**power``, shape ``(T, n_fft // 2 + 1)``."""
-    s = np.abs(stft(x, **stft_args))
+    return _magnitude(stft(x, **stft_args), power)
+
+
+def _magnitude(spec: np.ndarray, power: float) -> np.ndarray:
+    """``|spec|**power`` (complex ``abs`` then an in-place square for power 2: the fastest measured)."""
+    s = np.abs(spec)
     if power == 1.0:
         return s
     if power == 2.0:
         return np.square(s, out=s)
-    return s ** power
+    return np.power(s, power, out=s)
+
+
+def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: int, win_length: int | None = None,
+                    window: str = "hann", center: bool = True, pad_mode: str = "constant", power: float = 1.0,
+                    preemph: float = 0.0, dtype=np.float32, block: int = BLOCK_FRAMES,
+                    workers: int | None = None) -> np.ndarray:
+    """Mel-filtered magnitude (``power`` 1) or power (2) spectrogram, shape ``(T, n_mels)``.
+
+    Equals ``|STFT(preemphasis(x, preemph))|**power @ filterbank`` with librosa's framing, computed
+    block by block in ``dtype`` (float32 by default) on the FFT bins that the
+    filters use.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape ``(n,)``
+        Samples.
+    filterbank : np.ndarray, shape ``(n_fft // 2 + 1, n_mels)``
+        From :func:`mel_filterbank`.
+    n_fft, hop, win_length : int
+        Samples.
+    block : int
+        Frames per block (bounds the temporaries).
+    workers : int, optional
+        ``scipy.fft`` workers per block; default :data:`FFT_WORKERS`.
+    """
+    dtype = np.dtype(dtype)
+    x = np.asarray(x, dtype=dtype)
+    frames = _framed(x, n_fft=n_fft, hop=hop, center=center, pad_mode=pad_mode, preemph=preemph)
+    w = get_window(window, win_length or n_fft, n_fft).astype(dtype)
+    lo, hi = _used_bins(filterbank)
+    project = filter_projection(filterbank[lo:hi], dtype=dtype)
+    t = frames.shape[0]
+    out = np.empty((t, filterbank.shape[1]), dtype=dtype)
+    buf = np.empty((min(block, t), n_fft), dtype=dtype)
+    mag = np.empty((hi - lo, min(block, t)), dtype=dtype)  # bins x frames: what the sparse product reads
+    for i in range(0, t, block):
+        f = frames[i:i + block]
+        n = f.shape[0]
+        np.multiply(f, w, out=buf[:n])
+        # transforming the transposed view returns bins x frames, C-ordered: no transposed copies later
+        spec = scipy.fft.rfft(buf[:n].T, axis=0, workers=workers or FFT_WORKERS)
+        m = mag[:, :n]
+        np.abs(spec[lo:hi], out=m)
+        if power == 2.0:
+            np.square(m, out=m)
+        elif power != 1.0:
+            np.power(m, power, out=m)
+        out[i:i + n] = project(m).T  # a small transposed copy, in cache
+    return out
+
+
+def filter_projection(filterbank: np.ndarray, *, dtype=np.float64):
+    """A function ``S_T (bins, T) -> filterbank.T @ S_T (filters, T)`` for triangular (sparse) filter banks.
+
+    Mel filters touch a few bins each (Wav2Lip's bank: 739 of 30,400
+    weights), so a sparse product does a fraction of the work of a dense
+    one, single-threaded: a multi-threaded BLAS call on short blocks was the
+    slowest step on a busy machine (measured). Dense banks use BLAS.
+    """
+    import scipy.sparse
+
+    fb_t = np.ascontiguousarray(np.asarray(filterbank, dtype=dtype).T)
+    if np.count_nonzero(fb_t) > 0.25 * fb_t.size:
+        return lambda s_t: fb_t @ s_t
+    sparse_t = scipy.sparse.csr_matrix(fb_t)
+    return lambda s_t: sparse_t @ s_t
+
+
+def _used_bins(filterbank: np.ndarray) -> tuple[int, int]:
+    """``[lo, hi)``: the FFT bins where some filter is non-zero."""
+    used = np.nonzero(np.any(filterbank != 0, axis=1))[0]
+    if used.size == 0:
+        return 0, filterbank.shape[0]
+    return int(used[0]), int(used[-1]) + 1
 
 
 def hz_to_mel(freq, *, htk: bool = False):
@@ -106,10 +265,12 @@ def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0
     """Triangular mel filters, shape ``(n_fft // 2 + 1, n_mels)`` (time-major use: ``S @ fb``).
 
     Same construction as ``librosa.filters.mel`` (Slaney area normalisation
-    with ``norm="slaney"``, none with ``None``).
+    with ``norm="slaney"``, none with ``None``). Cached, read-only.
     """
     if fmax is None:
         fmax = sample_rate / 2.0
+    if not 0 <= fmin < fmax:
+        raise InputError(f"bad mel band: fmin {fmin} Hz must be below fmax {fmax} Hz and not negative")
     fftfreqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     mel_f = mel_to_hz(np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), n_mels + 2), htk=htk)
     fdiff = np.diff(mel_f)
@@ -124,3 +285,28 @@ def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0
     fb = np.ascontiguousarray(weights.T)
     fb.setflags(write=False)
     return fb
+
+
+@lru_cache(maxsize=32)
+def psf_filterbank(*, nfilt: int, nfft: int, sample_rate: int, lowfreq: float = 0.0,
+                   highfreq: float | None = None) -> np.ndarray:
+    """python_speech_features' HTK-mel triangles on FFT bins, shape ``(nfft // 2 + 1, nfilt)``. Cached, read-only.
+
+    Band edges are FFT bins ``floor((nfft + 1) * hz / sample_rate)``; ``highfreq``
+    ``None`` or 0 means ``sample_rate / 2`` (psf's ``highfreq or samplerate/2``).
+    """
+    highfreq = highfreq or sample_rate / 2
+    mel = np.linspace(hz_to_mel(lowfreq, htk=True), hz_to_mel(highfreq, htk=True), nfilt + 2)
+    edges = np.floor((nfft + 1) * mel_to_hz(mel, htk=True) / sample_rate)
+    fb = np.zeros((nfilt, nfft // 2 + 1))
+    k = np.arange(nfft // 2 + 1, dtype=np.float64)
+    for j in range(nfilt):
+        a, b, c = edges[j], edges[j + 1], edges[j + 2]
+        rise = (k >= int(a)) & (k < int(b))
+        fall = (k >= int(b)) & (k < int(c))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fb[j, rise] = (k[rise] - a) / (b - a)
+            fb[j, fall] = (c - k[fall]) / (c - b)
+    out = np.ascontiguousarray(fb.T)
+    out.setflags(write=False)
+    return out
