@@ -15,7 +15,6 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 
 from ..errors import InputError
 from ..timing import stft_num_frames
@@ -68,6 +67,8 @@ def get_window(window: str, win_length: int, n_fft: int) -> np.ndarray:
         w = np.ones(win_length)
     else:
         try:
+            import scipy.signal  # lazy: its import costs seconds on a busy machine
+
             w = scipy.signal.get_window(window, win_length, fftbins=True)
         except ValueError as exc:
             raise InputError(f"bad window {window!r}: {exc}") from None
