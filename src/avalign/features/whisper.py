@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
+from collections import OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -355,7 +357,8 @@ def _load_openai_checkpoint(path: Path):
             encoder_ffn_dim=4 * n_state, vocab_size=int(dims["n_vocab"]),
             max_target_positions=int(dims["n_text_ctx"]), decoder_layers=int(dims["n_text_layer"]),
             decoder_attention_heads=int(dims["n_text_head"]), decoder_ffn_dim=4 * int(dims["n_text_state"]))
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError) as exc:
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, AttributeError,
+            pickle.UnpicklingError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot read {path} as an openai whisper checkpoint: {first}") from None
     from transformers.models.whisper.modeling_whisper import WhisperEncoder as HFEncoder
@@ -442,6 +445,27 @@ class EncoderModel:
         else:
             pick = [hs[int(layers)]]
         return torch.stack(pick, dim=2).float().cpu().numpy()
+
+
+_LOADED: OrderedDict = OrderedDict()
+#: Encoders kept loaded (extractors and presets built for the same model share one).
+CACHE_SIZE = 2
+
+
+def load_encoder(model, *, device: str | None = None, dtype: str = "float32") -> EncoderModel:
+    """The :class:`EncoderModel` for ``model`` on ``device`` in ``dtype``, loaded once and shared.
+
+    The last :data:`CACHE_SIZE` loaded encoders stay in memory.
+    """
+    key = (None if model is None else os.fspath(model), neural.resolve_device(device), dtype)
+    if key in _LOADED:
+        _LOADED.move_to_end(key)
+        return _LOADED[key]
+    enc = EncoderModel(model, device=device, dtype=dtype)
+    _LOADED[key] = enc
+    while len(_LOADED) > CACHE_SIZE:
+        _LOADED.popitem(last=False)
+    return enc
 
 
 # ---------------------------------------------------------------------------
@@ -549,7 +573,7 @@ class WhisperEncoder(Extractor):
         """The encoder, loaded on first use."""
         if self._model is None:
             c = self.config
-            self._model = EncoderModel(c.model, device=c.device, dtype=c.dtype)
+            self._model = load_encoder(c.model, device=c.device, dtype=c.dtype)
         return self._model
 
     @property
@@ -617,6 +641,6 @@ def save_random_model(path, *, size: str = "tiny", encoder_layers: int | None = 
     return path
 
 
-__all__ = ["ARCHITECTURES", "EncoderModel", "WhisperEncoder", "WhisperEncoderConfig", "WhisperLogMel",
+__all__ = ["ARCHITECTURES", "EncoderModel", "load_encoder", "WhisperEncoder", "WhisperEncoderConfig", "WhisperLogMel",
            "WhisperLogMelConfig", "encoder_inputs", "frame_sources", "log10_mel", "log_mel", "normalise",
            "openai_encoder_state", "save_random_model", "sinusoids", "window_starts"]
