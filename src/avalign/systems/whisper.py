@@ -102,7 +102,7 @@ class MuseTalkV15(_WhisperPreset):
     rule = ("transformers whisper, all hidden states, 30 s segments each normalised alone, trimmed to "
             "floor(d*50); F = int(fps), p = ceil(50/F); frame i takes frames [a-2p, a-2p+10), "
             "a = floor(i*50/F) ([2i-4, 2i+6) at 25 fps), zeros outside")
-    shape = "[floor(d*int(F)), 10*(L+1), d]; tiny: [N, 50, 384]"
+    shape = "[floor(d*int(F)), 50, 384] (small: 130 x 768); 10 s @25 -> 250"
     file_name = "audio_prompts.npy"
     encoder_options = {"convention": "transformers", "long": "segments", "norm": "segment", "pad": "audio"}
 
@@ -207,7 +207,7 @@ class MuseTalkV1(_OpenAIWhisperPreset):
     rule = ("openai whisper, all hidden states before the final layer norm, whole-file log-mel norm, 3000-frame "
             "segments zero-filled; frame i takes [c-4, c+6), c = int(i*50/F), clamped; chunks until "
             "int(i*50/F) > T, the last included")
-    shape = "[N, 10*(L+1)*d/384, 384]; tiny: [N, 50, 384]; N = 10.0 s @25 -> 252"
+    shape = "[N, 50, 384], N = chunks (10 s @25 -> 252)"
     file_name = "whisper_chunks.npy"
 
 
@@ -219,7 +219,7 @@ class LatentSync(_OpenAIWhisperPreset):
     rule = ("openai whisper (tiny for cross_attention_dim 384, small for 768), all hidden states before the "
             "final layer norm, whole-file log-mel norm, 3000-frame segments zero-filled; 25 fps; frame i takes "
             "[c-4, c+6), c = int(i*50/25), clamped; chunks until int(i*2) > T, the last included")
-    shape = "[N, 10*(L+1), d]; tiny: [N, 50, 384]; small: [N, 130, 768]; N = 10.0 s -> 252"
+    shape = "[N, 50, 384] (small: 130 x 768), N = chunks (10 s -> 252)"
     fixed_fps = Fraction(25)
     file_name = "whisper_chunks.npy"
     row_width = None
@@ -233,7 +233,7 @@ class EchoMimic(_OpenAIWhisperPreset):
     rule = ("openai whisper tiny, all hidden states before the final layer norm, whole-file log-mel norm, "
             "3000-frame segments zero-filled; frame i takes [c-4, c+6), c = int(i*50/F), clamped; chunks "
             "until int(i*50/F) > T, the last included")
-    shape = "[N, 10*(L+1)*d/384, 384]; tiny: [N, 50, 384]"
+    shape = "[N, 50, 384], N = chunks (10 s @24 -> 242)"
     file_name = "whisper_chunks.npy"
 
 
