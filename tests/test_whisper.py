@@ -161,6 +161,10 @@ def test_windows_cover_every_frame_once(t, context, long):
     win, off = W.frame_sources(t, starts)
     assert np.array_equal(starts[win] + off, np.arange(t))
     assert np.all((off >= 0) & (off < 1500))
+    # the chosen window gives the most context on the nearer side (brute force over all windows)
+    j = np.arange(t)[:, None]
+    margin = np.where((j >= starts) & (j < starts + 1500), np.minimum(j - starts, starts + 1499 - j), -1)
+    assert np.array_equal(np.minimum(off, 1499 - off), margin.max(axis=1))
     if long == "segments":
         assert np.array_equal(win, np.arange(t) // 1500)
     elif t >= 1500:

@@ -228,13 +228,16 @@ def frame_sources(num_frames: int, starts: np.ndarray) -> tuple[np.ndarray, np.n
     distance to the nearer window edge is largest; ties go to the earlier
     window. Returns ``(window, offset)``, both shape ``(num_frames,)``, int64.
     """
-    j = np.arange(num_frames, dtype=np.int64)[:, None]
-    s = np.asarray(starts, dtype=np.int64)[None, :]
-    inside = (j >= s) & (j < s + SEGMENT_FRAMES)
-    margin = np.minimum(j - s, s + SEGMENT_FRAMES - 1 - j)
-    margin = np.where(inside, margin, -1)
-    win = np.argmax(margin, axis=1).astype(np.int64)
-    return win, j[:, 0] - np.asarray(starts, dtype=np.int64)[win]
+    starts = np.asarray(starts, dtype=np.int64)
+    best = np.full(num_frames, -1, dtype=np.int64)
+    win = np.zeros(num_frames, dtype=np.int64)
+    for k, s in enumerate(starts):
+        j = np.arange(s, min(int(s) + SEGMENT_FRAMES, num_frames), dtype=np.int64)
+        margin = np.minimum(j - s, s + SEGMENT_FRAMES - 1 - j)
+        better = margin > best[j]
+        best[j[better]] = margin[better]
+        win[j[better]] = k
+    return win, np.arange(num_frames, dtype=np.int64) - starts[win]
 
 
 def encoder_inputs(samples: np.ndarray, *, n_mels: int = 80, long: str = "overlap", norm: str = "segment",
@@ -520,6 +523,8 @@ class WhisperEncoderConfig:
     sample_rate: int = SAMPLE_RATE
 
     def __post_init__(self):
+        if self.model is not None and not isinstance(self.model, str):
+            object.__setattr__(self, "model", os.fspath(self.model))
         if self.convention not in CONVENTIONS:
             raise InputError(f"bad whisper convention {self.convention!r}; expected one of {', '.join(CONVENTIONS)}")
         layers = self.layers
@@ -598,13 +603,14 @@ class WhisperEncoder(Extractor):
         if c.layers not in ("all", "last") and not -(m.num_layers + 1) <= int(c.layers) <= m.num_layers:
             raise InputError(f"layer {c.layers} out of range: this model has {m.num_layers + 1} hidden states")
         out = np.empty((t, k, m.d_model), dtype=np.float32)
+        order = np.argsort(win, kind="stable")
+        bounds = np.searchsorted(win[order], np.arange(len(starts) + 1))
         bs = int(c.batch_size)
         for b in range(0, len(starts), bs):
             states = m.states(inputs[b:b + bs], convention=c.convention, layers=c.layers)
             for w in range(b, min(b + bs, len(starts))):
-                rows = np.nonzero(win == w)[0]
-                if rows.size:
-                    out[rows] = states[w - b, off[rows]]
+                rows = order[bounds[w]:bounds[w + 1]]
+                out[rows] = states[w - b, off[rows]]
         return out if c.layers == "all" else out[:, 0]
 
 
