@@ -82,11 +82,12 @@ ARCHITECTURES = {
 # ---------------------------------------------------------------------------
 
 
-def log10_mel(samples: np.ndarray, *, n_mels: int = 80) -> np.ndarray:
+def log10_mel(samples: np.ndarray, *, n_mels: int = 80, block: int = 8192) -> np.ndarray:
     """``log10(max(mel power, 1e-10))`` as Whisper computes it, before normalisation.
 
     Centred STFT (n_fft 400, periodic Hann, hop 160, reflect padding), the
-    last frame dropped, power spectrum, Slaney mel filters 0-8 kHz.
+    last frame dropped, power spectrum, Slaney mel filters 0-8 kHz. Computed
+    ``block`` frames at a time (bounded memory on long audio; same values).
 
     Parameters
     ----------
@@ -94,14 +95,25 @@ def log10_mel(samples: np.ndarray, *, n_mels: int = 80) -> np.ndarray:
         Audio at 16 kHz; more than 200 samples (the reflect padding).
     n_mels : int
         80, or 128 (large-v3).
+    block : int
+        Frames per STFT call.
 
     Returns
     -------
     ndarray, shape (n // 160, n_mels), float64
     """
     x = np.asarray(samples, dtype=np.float32).astype(np.float64)
-    power = dsp.spectrogram(x, power=2.0, n_fft=N_FFT, hop=HOP, center=True, pad_mode="reflect")[:-1]
-    mel = power @ dsp.mel_filterbank(sample_rate=SAMPLE_RATE, n_fft=N_FFT, n_mels=n_mels)
+    half = N_FFT // 2
+    if x.shape[0] <= half:
+        raise InputError(f"whisper's log-mel needs more than {half} samples (reflect padding), got {x.shape[0]}")
+    padded = np.pad(x, half, mode="reflect")
+    total = x.shape[0] // HOP
+    fb = dsp.mel_filterbank(sample_rate=SAMPLE_RATE, n_fft=N_FFT, n_mels=n_mels)
+    mel = np.empty((total, n_mels), dtype=np.float64)
+    for i0 in range(0, total, block):
+        i1 = min(i0 + block, total)
+        piece = padded[i0 * HOP:(i1 - 1) * HOP + N_FFT]
+        mel[i0:i1] = dsp.spectrogram(piece, power=2.0, n_fft=N_FFT, hop=HOP, center=False) @ fb
     return np.log10(np.maximum(mel, 1e-10))
 
 
