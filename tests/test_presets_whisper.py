@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import avalign
 from avalign import systems
-from avalign.errors import InputError
+from avalign.errors import AudioTooShortError, InputError
 from avalign.features import whisper as W
 from avalign.media import Audio, load_audio
 
@@ -223,6 +224,12 @@ def test_options_and_refusals():
         systems.get("musetalk-v15").num_frames(160000, Fraction(50))  # the system's last window overruns
     p = systems.get("musetalk-v15")
     assert p.file_name and p.needs_model and p.feature == "whisper"
+    # too short for one frame: refused before any model is loaded
+    with pytest.raises(AudioTooShortError):
+        p.apply(Audio.from_array(np.zeros(600, np.float32), 16000), fps=25, model="/nonexistent")
+    with pytest.raises(AudioTooShortError):
+        systems.get("echomimic").apply(Audio.from_array(np.zeros(300, np.float32), 16000), fps=25,
+                                       model="/nonexistent")
 
 
 # -- end to end on real audio -------------------------------------------------
@@ -272,3 +279,12 @@ def test_latentsync_small(real, tmp_path):
     got = systems.get("latentsync", size="small").apply(audio, fps=30, model=str(path))  # its fps is fixed
     assert got.values.shape == ref.shape == (systems.get("latentsync").num_frames(audio.num_samples, 25), 30, 768)
     assert max_rel(got.values, ref) < 1e-4
+
+
+def test_latentsync_on_a_video_through_the_api(real, openai_tiny, tmp_path):
+    """The 250-frame LatentSync demo video: 252 chunks (the system's count), saved with its sidecar."""
+    _, path = openai_tiny
+    out = avalign.extract(real / "latentsync_demo1.mp4", preset="latentsync", model=str(path))
+    assert out.values.shape == (252, 50, 384)
+    assert out.meta["preset"] == "latentsync" and out.meta["video"]["num_frames"] == 250
+    assert out.meta["grid"]["rate"] == "25"
