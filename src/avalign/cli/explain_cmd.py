@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..explain import explain
-from .extract_cmd import parse_option
+from .extract_cmd import add_align_arguments, align_kwargs, parse_option
 
 
 def register(sub) -> None:
@@ -20,10 +20,7 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, help="samples of audio at the recipe's rate (without INPUT)")
     p.add_argument("--fps", help="video frame rate: 25, 29.97, 30000/1001 (default: the file's)")
     p.add_argument("--num-frames", type=int, help="video frames (default: the file's, else floor(duration x fps))")
-    p.add_argument("--method", default="linear", help="alignment method for --feature")
-    p.add_argument("--window", type=int, help="rows per frame (windows) for --feature")
-    p.add_argument("--anchor", default="start", help="window anchor: start, centre or an integer offset")
-    p.add_argument("--edge", help="edge policy: zeros, clamp, reflect, shift")
+    add_align_arguments(p)
     p.add_argument("--rows", help="rows to show, comma-separated (negative from the end; default 0,1,2,-2,-1)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="feature or preset option (repeatable)")
@@ -35,9 +32,7 @@ def run(args) -> int:
     from ..errors import InputError
 
     kw = dict(parse_option(o) for o in args.option)
-    if not args.preset:
-        anchor = int(args.anchor) if args.anchor.lstrip("-").isdigit() else args.anchor
-        kw.update(method=args.method, window=args.window, anchor=anchor, edge=args.edge)
+    kw.update(align_kwargs(args))
     rows = (0, 1, 2, -2, -1)
     if args.rows:
         try:

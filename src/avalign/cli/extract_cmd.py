@@ -42,27 +42,36 @@ def recipe_kwargs(args) -> dict:
                 model=args.model, device=args.device, offset_ms=args.offset_ms, **kw)
 
 
+def add_align_arguments(p) -> None:
+    """The alignment rule of a --feature (extract, explain, plot)."""
+    p.add_argument("--method", default="linear", help="alignment method for --feature (linear, stretch, nearest,"
+                   " index, stack, pool)")
+    p.add_argument("--window", type=int, help="rows per frame (windows) for --feature")
+    p.add_argument("--anchor", default="start", help="window anchor: start, centre or an integer offset")
+    p.add_argument("--edge", help="edge policy: zeros, clamp, reflect, shift")
+
+
+def align_kwargs(args) -> dict:
+    """The keyword arguments of the alignment rule; none for a preset (it has its own rule)."""
+    if getattr(args, "preset", None):
+        return {}
+    anchor = int(args.anchor) if args.anchor.lstrip("-").isdigit() else args.anchor
+    return dict(method=args.method, window=args.window, anchor=anchor, edge=args.edge)
+
+
 def register(sub) -> None:
     p = sub.add_parser("extract", help="extract features aligned to video frames")
     p.add_argument("input", help="audio or video file")
     p.add_argument("-o", "--output", required=True, help="output .npy (a .json sidecar is written beside it)")
     add_recipe_arguments(p)
-    p.add_argument("--method", default="linear", help="alignment method for --feature (linear, stretch, nearest,"
-                   " index, stack, pool)")
-    p.add_argument("--window", type=int, help="rows per frame (windows)")
-    p.add_argument("--anchor", default="start", help="window anchor: start, centre or an integer offset")
-    p.add_argument("--edge", help="edge policy: zeros, clamp, reflect, shift")
+    add_align_arguments(p)
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     out = check_writable(args.output)
-    anchor = int(args.anchor) if args.anchor.lstrip("-").isdigit() else args.anchor
-    kw = recipe_kwargs(args)
-    if not args.preset:
-        kw.update(method=args.method, window=args.window, anchor=anchor, edge=args.edge)
-    aligned = extract(args.input, **kw)
+    aligned = extract(args.input, **recipe_kwargs(args), **align_kwargs(args))
     npy, side = save(out, aligned.values, aligned.meta)
     if not args.quiet:
         print(f"{npy}: {list(aligned.values.shape)} {aligned.values.dtype} ({side.name} beside it)")

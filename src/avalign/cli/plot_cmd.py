@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..plot import plot
-from .extract_cmd import parse_option
+from .extract_cmd import add_align_arguments, align_kwargs, parse_option
 
 
 def register(sub) -> None:
@@ -17,19 +17,14 @@ def register(sub) -> None:
     g.add_argument("--feature", help="feature kind (default mel), aligned by --method")
     p.add_argument("--frame", type=int, help="the row to highlight (default: the middle one)")
     p.add_argument("--fps", help="frame rate (default: the video's)")
-    p.add_argument("--method", default="linear", help="alignment method for --feature")
-    p.add_argument("--window", type=int, help="rows per frame (windows) for --feature")
-    p.add_argument("--anchor", default="start", help="window anchor: start, centre or an integer offset")
-    p.add_argument("--edge", help="edge policy: zeros, clamp, reflect, shift")
+    add_align_arguments(p)
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="feature or preset option")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     kw = dict(parse_option(o) for o in args.option)
-    if not args.preset:
-        anchor = int(args.anchor) if args.anchor.lstrip("-").isdigit() else args.anchor
-        kw.update(method=args.method, window=args.window, anchor=anchor, edge=args.edge)
+    kw.update(align_kwargs(args))
     data = plot(args.input, args.output, args.preset, feature=args.feature, frame=args.frame, fps=args.fps, **kw)
     w0, w1 = data["window"]
     print(f"{args.output}: row {data['frame']} of {data['rows']} receives {w0:.4f}-{w1:.4f} s")
