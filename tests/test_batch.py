@@ -354,11 +354,49 @@ def test_worker_crash_becomes_one_error_row(tmp_path, dataset):
     out = tmp_path / "out"
     env_before = os.environ.get("OMP_NUM_THREADS")
     summary = run_batch(src, out, spec=SPEC, executor=LocalExecutor(2, threads=1, fn=crash_on_w03), quiet=True)
-    assert [r["id"] for r in summary.errors] == ["w03"] and "worker process died" in summary.errors[0]["error"]
+    assert [r["id"] for r in summary.errors] == ["w03"] and "worker process died" in summary.errors[0]["error"], summary.errors
     assert len(list(out.glob("*.npy"))) == 5
     rows = manifest_rows(out)
     assert len(rows) == 6 and all(r["threads"] == "1" for r in rows if r["status"] == "ok")  # capped workers
     assert os.environ.get("OMP_NUM_THREADS") == env_before  # the driver's own setting is restored
+
+
+
+class _BreakingPool:
+    """A stand-in process pool: the first bucket's worker dies, and every later submit then fails
+    as ProcessPoolExecutor's does once broken; the pools made afterwards run buckets normally."""
+
+    made = 0
+
+    def __init__(self):
+        _BreakingPool.made += 1
+        self.broken = _BreakingPool.made == 1
+
+    def submit(self, fn, group):
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
+        f = Future()
+        if self.broken and getattr(self, "submitted", False):
+            raise BrokenProcessPool("a worker died")
+        self.submitted = True
+        if self.broken:
+            f.set_exception(BrokenProcessPool("a worker died"))
+        else:
+            f.set_result([{"id": t, "status": "ok"} for t in group])
+        return f
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
+
+def test_pool_break_during_submit_loses_no_bucket(monkeypatch):
+    """A submit refused by a pool that broke meanwhile keeps its bucket pending (none lost, none doubled)."""
+    ex = LocalExecutor(2, threads=1)
+    _BreakingPool.made = 0
+    monkeypatch.setattr(ex, "_new_pool", lambda spec, out_dir, workers: _BreakingPool())
+    rows = list(ex._pool([[f"c{i}"] for i in range(6)], None, None))
+    assert sorted(r["id"] for r in rows) == [f"c{i}" for i in range(6)]
 
 
 # -- Ray -------------------------------------------------------------------------------

@@ -149,8 +149,9 @@ class LocalExecutor:
             try:
                 while pending or futures:
                     while pending and len(futures) < limit:
-                        g = pending.pop()
-                        futures[pool.submit(self.fn, g)] = g
+                        # submit raises BrokenProcessPool once a worker has died: the bucket stays pending
+                        future = pool.submit(self.fn, pending[-1])
+                        futures[future] = pending.pop()
                     done, _ = wait(futures, return_when=FIRST_COMPLETED)
                     for f in done:
                         rows = f.result()  # raises BrokenProcessPool when a worker died
