@@ -104,6 +104,25 @@ class SSLConfig:
             raise InputError("wav2vec2-family models read 16 kHz audio; sample_rate must be 16000")
 
 
+class _quiet_transformers:
+    """Silence transformers' load report and progress bar while a model loads (restored afterwards)."""
+
+    def __init__(self, tf):
+        self.logging = tf.utils.logging
+
+    def __enter__(self):
+        self.level = self.logging.get_verbosity()
+        self.bar = self.logging.is_progress_bar_enabled()
+        self.logging.set_verbosity_error()
+        self.logging.disable_progress_bar()
+
+    def __exit__(self, *exc):
+        self.logging.set_verbosity(self.level)
+        if self.bar:
+            self.logging.enable_progress_bar()
+        return False
+
+
 def zero_mean_unit_var(samples: np.ndarray) -> np.ndarray:
     """``(x - mean) / sqrt(var + 1e-7)`` over the whole array, in float32 (the processor's ``do_normalize``)."""
     x = np.asarray(samples, dtype=np.float32)
@@ -197,7 +216,8 @@ class SSLExtractor(Extractor):
             self.hf_config  # checks the model type before loading weights
             dtype = neural.resolve_dtype(self.config.dtype, self.device)
             loader = tf.AutoModelForCTC if self.ctc else tf.AutoModel
-            model = neural.from_pretrained(loader, self.config.model)
+            with _quiet_transformers(tf):
+                model = neural.from_pretrained(loader, self.config.model)
             self._model = model.to(device=self.device, dtype=dtype).eval()
         return self._model
 
