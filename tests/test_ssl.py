@@ -228,3 +228,15 @@ def test_group_norm_runs_one_by_one(arch):
 
 def test_buckets_sort_by_length():
     assert buckets([5, 9, 1, 7], batch_size=2) == [[1, 3], [0, 2]]
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 50000), scale=st.floats(1e-3, 10.0), seed=st.integers(0, 1000))
+def test_normalisation_equals_the_processor(n, scale, seed):
+    from transformers import Wav2Vec2FeatureExtractor
+
+    from avalign.features.ssl import zero_mean_unit_var
+
+    x = (np.random.default_rng(seed).standard_normal(n) * scale + 0.01).astype(np.float32)
+    ref = Wav2Vec2FeatureExtractor(do_normalize=True)(x, sampling_rate=16000).input_values[0]
+    np.testing.assert_array_equal(zero_mean_unit_var(x), ref)

@@ -126,7 +126,10 @@ class _quiet_transformers:
 def zero_mean_unit_var(samples: np.ndarray) -> np.ndarray:
     """``(x - mean) / sqrt(var + 1e-7)`` over the whole array, in float32 (the processor's ``do_normalize``)."""
     x = np.asarray(samples, dtype=np.float32)
-    return (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+    mean, scale = x.mean(), np.sqrt(x.var() + 1e-7)
+    out = np.subtract(x, mean, dtype=np.float32)  # in place from here: one copy of the clip, same values
+    out /= scale
+    return out
 
 
 class SSLExtractor(Extractor):
