@@ -22,9 +22,11 @@ one result line.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,7 +49,12 @@ def audio(minutes: float):
 
     from avalign.media import load_audio
 
-    x = load_audio(REAL).samples
+    if REAL.exists():
+        x = load_audio(REAL).samples
+    else:  # self-contained (e.g. on a GPU machine without the shared data)
+        from avalign.synth import speech_like
+
+        x = np.asarray(speech_like(60.0), dtype=np.float32)
     n = int(minutes * 60 * 16000)
     return np.resize(x, n).astype(np.float32)
 
@@ -111,6 +118,7 @@ def cpu(args) -> None:
     import ssl_models
 
     tmp = Path(tempfile.mkdtemp(prefix="avalign_bench_"))
+    atexit.register(shutil.rmtree, tmp, True)
     model = str(ssl_models.build("wav2vec2-base-960h", tmp / "w2v", layers=12, seed=0))
     print(f"model: wav2vec2-base-960h architecture, 12 layers, random init ({model}); "
           f"chunk {args.chunk}s, context {args.context}s, {args.threads} threads")
@@ -153,6 +161,12 @@ def cpu(args) -> None:
         if r and p and "seconds" in r and "seconds" in p:
             print(f"{m:g} min: avalign/plain time {r['seconds'] / p['seconds']:.2f}, "
                   f"RSS {r['peak_rss_gb']:.2f} vs {p['peak_rss_gb']:.2f} GB")
+    done = sorted(m for m in args.minutes if "seconds" in rows.get(("avalign", m), {}))
+    if len(done) >= 2 and max(args.minutes) < 60:
+        a, b = rows[("avalign", done[0])], rows[("avalign", done[-1])]
+        per_min = (b["peak_rss_gb"] - a["peak_rss_gb"]) / (done[-1] - done[0])
+        print(f"avalign 60 min not measured in this run: peak RSS grows {per_min:.3f} GB per minute of audio "
+              f"-> ~{b['peak_rss_gb'] + per_min * (60 - done[-1]):.2f} GB at 60 min (linear extrapolation)")
     if not args.no_chunk_diff:
         print("hubert-large architecture, 60 s real speech, chunked vs full context: " + chunk_difference())
 
@@ -165,7 +179,8 @@ def gpu(args) -> None:
     from avalign.features import create
 
     tmp = Path(tempfile.mkdtemp(prefix="avalign_bench_"))
-    d = ssl_models.build("hubert-large-ls960-ft", tmp / "hubert", layers=24, seed=0)
+    atexit.register(shutil.rmtree, tmp, True)
+    d = ssl_models.build("hubert-large-ls960-ft", tmp / "hubert", layers=args.layers, seed=0)
     ex = create("hubert", model=str(d), device=args.device, dtype=args.dtype, batch_size=args.batch_size,
                 chunk_seconds=args.chunk, context_seconds=args.context)
     rng = np.random.default_rng(0)
@@ -173,15 +188,17 @@ def gpu(args) -> None:
     clips = [np.roll(speech, int(rng.integers(0, len(speech))))[: int(s * 16000)]
              for s in rng.uniform(5, 40, size=args.clips)]
     ex.compute_many(clips[:2])  # warm-up (model load, kernels)
-    torch.cuda.synchronize()
+    sync = torch.cuda.synchronize if ex.device.startswith("cuda") else (lambda: None)
+    sync()
     t = time.perf_counter()
     out = ex.compute_many(clips)
-    torch.cuda.synchronize()
+    sync()
     sec = time.perf_counter() - t
     hours = sum(len(c) for c in clips) / 16000 / 3600
     assert all(o.shape[0] == ex.num_frames(len(c)) for o, c in zip(out, clips))
-    print(f"RESULT hubert-large architecture (24 layers) {args.dtype} on {torch.cuda.get_device_name()} "
-          f"batch {args.batch_size}: {hours / (sec / 60):.1f} hours of audio per minute "
+    where = torch.cuda.get_device_name() if ex.device.startswith("cuda") else "cpu"
+    print(f"RESULT hubert-large architecture ({args.layers} layers) {args.dtype} on {where} "
+          f"batch {args.batch_size}: {hours / (sec / 60):.2f} hours of audio per minute "
           f"({hours * 60:.1f} min of audio in {len(clips)} clips took {sec:.1f} s)")
 
 
@@ -193,6 +210,7 @@ def main() -> None:
     p.add_argument("--batch", action="store_true", help="GPU batching benchmark (HuBERT-large)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--clips", type=int, default=96)
+    p.add_argument("--layers", type=int, default=24, help="transformer layers of the GPU benchmark model")
     p.add_argument("--chunk", type=float, default=20.0)
     p.add_argument("--context", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=2)
@@ -207,7 +225,7 @@ def main() -> None:
     if args.child:
         args.minutes = args.minutes[0]
         child(args)
-    elif args.device.startswith("cuda") or args.batch:
+    elif args.batch:
         gpu(args)
     else:
         cpu(args)
