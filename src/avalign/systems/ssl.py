@@ -221,6 +221,7 @@ class RADNeRF(_ModelPreset):
     output = "logits"
     default_model = "cpierse/wav2vec2-large-xlsr-53-esperanto"
     file_name = "aud_eo.npy"
+    resampler = "kaiser_best"  # asr.py resamples non-16 kHz files with resampy
     left, mid, right = 10, 50, 10
 
     @staticmethod
