@@ -240,3 +240,15 @@ def test_normalisation_equals_the_processor(n, scale, seed):
     x = (np.random.default_rng(seed).standard_normal(n) * scale + 0.01).astype(np.float32)
     ref = Wav2Vec2FeatureExtractor(do_normalize=True)(x, sampling_rate=16000).input_values[0]
     np.testing.assert_array_equal(zero_mean_unit_var(x), ref)
+
+
+def test_extract_many_and_to():
+    ex = extractor("wav2vec2-base-960h")
+    audios = [Audio.from_array(ssl_models.speech(s, offset=1), sample_rate=16000) for s in (0.5, 0.7)]
+    feats = ex.extract_many(audios)
+    assert [f.num_frames for f in feats] == [24, 34]
+    np.testing.assert_array_equal(feats[1].values, ex.compute(audios[1].samples))
+    assert ex.to("cpu") is ex and ex.device == "cpu"
+    with pytest.raises(InputError, match="needs a CUDA device"):
+        create("wav2vec2", model=str(ssl_models.model_dirs()["wav2vec2-base-960h"]), dtype="float16").compute(
+            ssl_models.speech(0.1))

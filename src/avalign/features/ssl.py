@@ -396,6 +396,23 @@ class SSLExtractor(Extractor):
             raise InputError("encode_stretched returns transformer outputs; output='cnn' is not stretched here")
         return self.infer([x], stretch_to=int(num_frames))[0]
 
+    def extract_many(self, audios: Sequence) -> list:
+        """:meth:`extract` for many :class:`~avalign.media.Audio` clips, batched (see :meth:`compute_many`)."""
+        from .base import Features
+
+        audios = [self.prepare(a) for a in audios]
+        values = self.compute_many([a.samples for a in audios])
+        return [Features(v, self.grid(a.num_samples, t0=a.start), self.to_dict()) for a, v in zip(audios, values)]
+
+    def to(self, device: str) -> "SSLExtractor":
+        """Move to ``device`` (``cpu``, ``cuda``, ``auto``); a loaded model moves with it. Returns self."""
+        self.config = dataclasses.replace(self.config, device=device)
+        self._device = None
+        if self._model is not None:
+            neural.resolve_dtype(self.config.dtype, self.device)
+            self._model = self._model.to(self.device)
+        return self
+
     def with_options(self, **options) -> "SSLExtractor":
         """A new extractor of the same kind with some options changed (shares the loaded model)."""
         other = type(self)(dataclasses.replace(self.config, **options))
