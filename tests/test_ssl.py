@@ -17,7 +17,6 @@ from avalign.errors import AudioTooShortError, InputError, ModelError  # noqa: E
 from avalign.features import create  # noqa: E402
 from avalign.features.chunking import buckets, plan  # noqa: E402
 from avalign.media import Audio  # noqa: E402
-from avalign.timing import FrameGrid  # noqa: E402
 
 KIND = {"wav2vec2-base-960h": "wav2vec2", "wav2vec2-large-lv60": "wav2vec2", "hubert-large-ls960-ft": "hubert",
         "wavlm-base": "wavlm", "xlsr-53-esperanto": "wav2vec2"}
