@@ -254,13 +254,14 @@ class SSLExtractor(Extractor):
 
     # -- inference -------------------------------------------------------------
 
-    def _select(self, out, base_out=None):
+    def _select(self, out):
+        """The configured output of a model call (a torch tensor, batch-first)."""
         c = self.config
         if c.output == "logits":
             return out.logits
         if c.output == "last":
-            return out.last_hidden_state if base_out is None else base_out.last_hidden_state
-        hs = (out if base_out is None else base_out).hidden_states
+            return out.last_hidden_state
+        hs = out.hidden_states
         if c.output == "layers":
             return neural.torch().stack(hs, dim=2)
         try:
