@@ -277,6 +277,13 @@ class _StretchPreset(_ModelPreset):
     def conv_frames(self, n_samples: int) -> int:
         return max((n_samples - WINDOW) // HOP + 1, 0)
 
+    def num_frames(self, n_samples, fps=None, video_frames=None):
+        """``N = ceil(n / 16000 * fixed_fps)`` in the systems' float arithmetic."""
+        return _ssl.ceil_frames(n_samples, self.fixed_fps)
+
+    def compute(self, audio, *, fps=None, video_frames=None, model=None, device=None):
+        return self.encode(audio, self.num_frames(audio.num_samples, fps, video_frames), model=model, device=device)
+
     def sources(self, n_samples, fps=None, video_frames=None):
         n = self.num_frames(n_samples, fps, video_frames)
         t = self.conv_frames(n_samples)
@@ -301,9 +308,6 @@ class FaceFormer(_StretchPreset):
             return int(video_frames)
         return int(self.conv_frames(n_samples) / float(50) * 30)
 
-    def compute(self, audio, *, fps=None, video_frames=None, model=None, device=None):
-        return self.encode(audio, self.num_frames(audio.num_samples, fps, video_frames), model=model, device=device)
-
 
 class AniPortrait(_StretchPreset):
     """AniPortrait audio2mesh: wav2vec2-base-960h last hidden state, CNN-level stretch to ceil(d*30)."""
@@ -313,12 +317,6 @@ class AniPortrait(_StretchPreset):
     rule = "processor normalisation; N = ceil(n/16000*30); conv features stretched to N; last hidden state"
     shape = "[N, 768]"
     fixed_fps = Fraction(30)
-
-    def num_frames(self, n_samples, fps=None, video_frames=None):
-        return _ssl.ceil_frames(n_samples, 30)
-
-    def compute(self, audio, *, fps=None, video_frames=None, model=None, device=None):
-        return self.encode(audio, self.num_frames(audio.num_samples), model=model, device=device)
 
 
 class Hallo(_StretchPreset):
@@ -331,9 +329,6 @@ class Hallo(_StretchPreset):
     shape = "[N, 5, 12, 768]"
     fixed_fps = Fraction(25)
     output = "layers"
-
-    def num_frames(self, n_samples, fps=None, video_frames=None):
-        return _ssl.ceil_frames(n_samples, 25)
 
     def compute(self, audio, *, fps=None, video_frames=None, model=None, device=None):
         n = self.num_frames(audio.num_samples)
@@ -355,12 +350,6 @@ class EmoTalk(_StretchPreset):
     shape = "[N, 1024]"
     fixed_fps = Fraction(30)
     default_model = "jonatasgrosman/wav2vec2-large-xlsr-53-english"
-
-    def num_frames(self, n_samples, fps=None, video_frames=None):
-        return _ssl.ceil_frames(n_samples, 30)
-
-    def compute(self, audio, *, fps=None, video_frames=None, model=None, device=None):
-        return self.encode(audio, self.num_frames(audio.num_samples), model=model, device=device)
 
 
 __all__ = ["AniPortrait", "EmoTalk", "ERNeRFHubert", "FaceFormer", "GeneFaceHubert", "GeneFacePPHubert", "Hallo",
