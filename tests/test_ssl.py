@@ -251,3 +251,25 @@ def test_extract_many_and_to():
     with pytest.raises(InputError, match="needs a CUDA device"):
         create("wav2vec2", model=str(ssl_models.model_dirs()["wav2vec2-base-960h"]), dtype="float16").compute(
             ssl_models.speech(0.1))
+
+
+def test_repeated_extract_calls_load_the_model_once(monkeypatch):
+    """``avalign.extract`` in a loop (a new extractor each call) reuses the process's loaded model."""
+    import avalign
+    from avalign.features import neural
+
+    calls = []
+    real = neural.from_pretrained
+    def counting(loader, model, **kw):  # count weight loads (configs and processors are small JSON reads)
+        if loader.__name__ in ("AutoModel", "AutoModelForCTC"):
+            calls.append(model)
+        return real(loader, model, **kw)
+
+    monkeypatch.setattr(neural, "from_pretrained", counting)
+    d = str(ssl_models.model_dirs()["hubert-large-ls960-ft"])
+    audio = Audio.from_array(noise(16000), 16000)
+    first = avalign.extract(audio, feature="hubert", model=d, fps=25)
+    second = avalign.extract(audio, feature="hubert", model=d, fps=25)
+    assert len(calls) <= 1  # 0 when an earlier test in this process already loaded it
+    np.testing.assert_array_equal(first.values, second.values)
+    assert first.values.shape == (25, 1024)

@@ -75,3 +75,29 @@ def from_pretrained(loader, model, **kwargs):
         hint = " (offline: HF_HUB_OFFLINE is set)" if offline() and not is_local else ""
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load model {name!r}{hint}: {first}") from None
+
+
+#: Models kept in memory per process (most recently used last).
+CACHE_SIZE = 2
+_LOADED: "OrderedDict[tuple, object]" = None  # created on first use
+
+
+def cached(key: tuple, load):
+    """``load()``'s result, loaded once per process for ``key`` and shared by every extractor and preset.
+
+    Repeated ``avalign.extract(...)`` calls with the same model reuse it; the
+    :data:`CACHE_SIZE` most recently used models stay in memory.
+    """
+    global _LOADED
+    from collections import OrderedDict
+
+    if _LOADED is None:
+        _LOADED = OrderedDict()
+    if key in _LOADED:
+        _LOADED.move_to_end(key)
+        return _LOADED[key]
+    value = load()
+    _LOADED[key] = value
+    while len(_LOADED) > CACHE_SIZE:
+        _LOADED.popitem(last=False)
+    return value

@@ -213,15 +213,20 @@ class SSLExtractor(Extractor):
 
     @property
     def model(self):
-        """The transformers model (loaded once per extractor, in eval mode on :attr:`device`)."""
+        """The transformers model (loaded once per process, in eval mode on :attr:`device`)."""
         if self._model is None:
             tf = neural.transformers()
             self.hf_config  # checks the model type before loading weights
             dtype = neural.resolve_dtype(self.config.dtype, self.device)
             loader = tf.AutoModelForCTC if self.ctc else tf.AutoModel
-            with _quiet_transformers(tf):
-                model = neural.from_pretrained(loader, self.config.model)
-            self._model = model.to(device=self.device, dtype=dtype).eval()
+
+            def load():
+                with _quiet_transformers(tf):
+                    model = neural.from_pretrained(loader, self.config.model)
+                return model.to(device=self.device, dtype=dtype).eval()
+
+            key = ("ssl", loader.__name__, str(self.config.model), self.device, self.config.dtype)
+            self._model = neural.cached(key, load)  # one load per process for repeated extract() calls
         return self._model
 
     @property
@@ -409,9 +414,8 @@ class SSLExtractor(Extractor):
         """Move to ``device`` (``cpu``, ``cuda``, ``auto``); a loaded model moves with it. Returns self."""
         self.config = dataclasses.replace(self.config, device=device)
         self._device = None
-        if self._model is not None:
-            neural.resolve_dtype(self.config.dtype, self.device)
-            self._model = self._model.to(self.device)
+        neural.resolve_dtype(self.config.dtype, self.device)
+        self._model = None  # reloaded through the shared cache on the new device (the cached one stays put)
         return self
 
     def with_options(self, **options) -> "SSLExtractor":

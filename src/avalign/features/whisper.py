@@ -40,7 +40,6 @@ from __future__ import annotations
 import math
 import os
 import pickle
-from collections import OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -462,25 +461,13 @@ class EncoderModel:
         return torch.stack(pick, dim=2).float().cpu().numpy()
 
 
-_LOADED: OrderedDict = OrderedDict()
-#: Encoders kept loaded (extractors and presets built for the same model share one).
-CACHE_SIZE = 2
-
-
 def load_encoder(model, *, device: str | None = None, dtype: str = "float32") -> EncoderModel:
     """The :class:`EncoderModel` for ``model`` on ``device`` in ``dtype``, loaded once and shared.
 
-    The last :data:`CACHE_SIZE` loaded encoders stay in memory.
+    Kept in :func:`avalign.features.neural.cached` (the last few loaded models stay in memory).
     """
-    key = (None if model is None else os.fspath(model), neural.resolve_device(device), dtype)
-    if key in _LOADED:
-        _LOADED.move_to_end(key)
-        return _LOADED[key]
-    enc = EncoderModel(model, device=device, dtype=dtype)
-    _LOADED[key] = enc
-    while len(_LOADED) > CACHE_SIZE:
-        _LOADED.popitem(last=False)
-    return enc
+    key = ("whisper", None if model is None else os.fspath(model), neural.resolve_device(device), dtype)
+    return neural.cached(key, lambda: EncoderModel(model, device=device, dtype=dtype))
 
 
 # ---------------------------------------------------------------------------

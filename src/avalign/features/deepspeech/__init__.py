@@ -30,31 +30,25 @@ from ..base import Extractor
 from .inputs import input_vectors, lineage_int16, num_steps, read_wav
 from .weights import load_weights
 
-_MODELS: dict = {}
-
-
 def load_model(model, *, device: str | None = None):
     """``(torch module, info)`` for a v0.1.0 ``.pb`` on ``device``, loaded once per process."""
-    from ..neural import resolve_device
+    from ..neural import cached, resolve_device
     from .network import build
 
     if model is None:
         raise ModelError("DeepSpeech needs the v0.1.0 graph: pass --model PATH/TO/output_graph.pb")
     dev = resolve_device(device)
     path = os.path.realpath(os.path.expanduser(os.fspath(model)))
+
+    def load():
+        weights, info = load_weights(model)
+        return build(weights, device=dev), {**info, "device": dev}
+
     try:
         st = os.stat(path)
-        key = (path, st.st_size, st.st_mtime_ns, dev)
     except OSError:
-        key = None
-    if key is not None and key in _MODELS:
-        return _MODELS[key]
-    weights, info = load_weights(model)
-    entry = (build(weights, device=dev), {**info, "device": dev})
-    if key is not None:
-        _MODELS.clear()  # keep one network (about 490 MB) per process
-        _MODELS[key] = entry
-    return entry
+        return load()  # raises the clear ModelError
+    return cached(("deepspeech", path, st.st_size, st.st_mtime_ns, dev), load)
 
 
 def logits(samples_list, *, model, device: str | None = None, batch_size: int = 8) -> list:
