@@ -123,20 +123,23 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
                                                           device=device, **options)
     is_preset = isinstance(recipe, _systems.Preset)
     sr = recipe.sample_rate
-    scale = recipe.scale if is_preset else getattr(recipe, "input_scale", "float")
-    resampler = resampler or (recipe.resampler if is_preset else "soxr_hq")
-    channel = channel if channel is not None else (recipe.channel if is_preset else "mean")
     if isinstance(source, Audio):
         audio = source
         if audio.sample_rate != sr:
             from .media import resample
 
+            resampler = resampler or (recipe.resampler if is_preset else "soxr_hq")
             audio = Audio(resample(audio.samples, orig_sr=audio.sample_rate, target_sr=sr, resampler=resampler),
                           sr, audio.start, audio.scale, dict(audio.meta))
         source_name = audio.meta.get("source", "<array>")
+    elif is_preset:  # the system's own reader (rate, resampler, scale, channel)
+        source_name = os.fspath(source)
+        audio = recipe.read_audio(source, info=info, channel=channel, resampler=resampler)
     else:
         source_name = os.fspath(source)
-        audio = load_audio(source, sr, channel=channel, resampler=resampler, scale=scale, info=info)
+        audio = load_audio(source, sr, channel="mean" if channel is None else channel,
+                           resampler=resampler or "soxr_hq", scale=getattr(recipe, "input_scale", "float"),
+                           info=info)
     video = info.video if info is not None else None
 
     # the reference clock: video frame 0 at 0 s; the audio moves by its container offset and offset_ms

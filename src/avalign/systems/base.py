@@ -102,6 +102,18 @@ class Preset:
                 "sample_rate": self.sample_rate, "fps": None if self.fixed_fps is None else str(self.fixed_fps),
                 "feature": self.feature, "model": self.default_model}
 
+    def read_audio(self, path, *, info=None, channel=None, resampler=None) -> Audio:
+        """Decode ``path`` as the system reads its audio: :attr:`sample_rate`, :attr:`resampler`,
+        :attr:`scale` and :attr:`channel`, unless ``channel`` / ``resampler`` are given.
+
+        Override where a system's reader differs from a decoder's (the DeepSpeech
+        lineage reads WAVs with ``scipy.io.wavfile`` and casts to int16).
+        """
+        from ..media import load_audio
+
+        return load_audio(path, self.sample_rate, channel=self.channel if channel is None else channel,
+                          resampler=resampler or self.resampler, scale=self.scale, info=info)
+
     def apply(self, audio: Audio, *, fps=None, video_frames: int | None = None, model=None, device=None) -> Aligned:
         """Run the preset on ``audio`` and check the row count against :meth:`num_frames`."""
         if audio.sample_rate != self.sample_rate:

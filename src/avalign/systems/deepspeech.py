@@ -78,6 +78,13 @@ class _DeepSpeechPreset(Preset):
     needs_model = True
     default_model = None
 
+    def read_audio(self, path, *, info=None, channel=None, resampler=None) -> Audio:
+        """16-bit PCM WAVs exactly as the scripts read them (:func:`lineage_audio`), other files decoded."""
+        if (channel is None and resampler is None and info is not None and info.video is None
+                and info.audio is not None and info.audio.codec == "pcm_s16le" and info.format == "wav"):
+            return lineage_audio(path)
+        return super().read_audio(path, info=info, channel=channel, resampler=resampler)
+
     def _logits(self, audio: Audio, model, device) -> np.ndarray:
         from ..features.deepspeech import logits
 
