@@ -422,3 +422,21 @@ def test_ray_executor_matches_local(ray_local, baseline, dataset, tmp_path):
     strip = [{k: v for k, v in r.items() if k not in ("timings", "error")} for r in rows]
     assert strip == [{k: v for k, v in r.items() if k not in ("timings", "error")}
                      for r in manifest_rows(baseline[0])]
+
+
+def test_batch_reads_audio_as_the_preset_does(tmp_path, real, monkeypatch):
+    """A preset with its own reader (DeepSpeech lineage: scipy WAV, first channel, resampy, int16 cast)
+    gives the same array in a batch as through ``avalign.extract`` on a 22 kHz WAV."""
+    from helpers.deepspeech_graph import write_graph
+
+    monkeypatch.setenv("AVALIGN_CACHE", str(tmp_path / "cache"))
+    graph = tmp_path / "output_graph.pb"
+    write_graph(graph, n_hidden=16, n_cell=8, seed=5)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "voca.wav").write_bytes((real / "voca_test_sentence.wav").read_bytes())
+    spec = RecipeSpec(preset="ad-nerf", model=str(graph))
+    summary = run_batch(src, tmp_path / "out", spec=spec, quiet=True)
+    assert summary.exit_code == 0
+    ref = avalign.extract(src / "voca.wav", preset="ad-nerf", model=graph).values
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "voca.npy"), ref)

@@ -61,6 +61,29 @@ def _check_recipe_options(*, method, edge, rounding, anchor, window) -> None:
         raise InputError(f"bad window size {window!r}: must be a positive integer")
 
 
+def read_audio(source, recipe, *, info: MediaInfo | None = None, channel=None, resampler=None) -> Audio:
+    """The audio ``extract`` computes on: ``source`` (a path or Audio) at ``recipe``'s rate.
+
+    A preset reads files as its system does (:meth:`Preset.read_audio`); a
+    feature decodes with soxr and the mean of the channels unless ``resampler``
+    / ``channel`` say otherwise. An :class:`Audio` is only resampled.
+    """
+    is_preset = isinstance(recipe, _systems.Preset)
+    sr = recipe.sample_rate
+    if isinstance(source, Audio):
+        if source.sample_rate == sr:
+            return source
+        from .media import resample
+
+        resampler = resampler or (recipe.resampler if is_preset else "soxr_hq")
+        return Audio(resample(source.samples, orig_sr=source.sample_rate, target_sr=sr, resampler=resampler),
+                     sr, source.start, source.scale, dict(source.meta))
+    if is_preset:
+        return recipe.read_audio(source, info=info, channel=channel, resampler=resampler)
+    return load_audio(source, sr, channel="mean" if channel is None else channel, resampler=resampler or "soxr_hq",
+                      scale=getattr(recipe, "input_scale", "float"), info=info)
+
+
 def make_recipe(preset: str | None = None, *, feature: str | None = None, model=None, device=None, **options):
     """The preset object or the feature extractor that ``extract`` would use."""
     if preset is not None and feature is not None:
@@ -122,24 +145,8 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
     recipe = recipe if recipe is not None else make_recipe(preset, feature=feature, model=model,
                                                           device=device, **options)
     is_preset = isinstance(recipe, _systems.Preset)
-    sr = recipe.sample_rate
-    if isinstance(source, Audio):
-        audio = source
-        if audio.sample_rate != sr:
-            from .media import resample
-
-            resampler = resampler or (recipe.resampler if is_preset else "soxr_hq")
-            audio = Audio(resample(audio.samples, orig_sr=audio.sample_rate, target_sr=sr, resampler=resampler),
-                          sr, audio.start, audio.scale, dict(audio.meta))
-        source_name = audio.meta.get("source", "<array>")
-    elif is_preset:  # the system's own reader (rate, resampler, scale, channel)
-        source_name = os.fspath(source)
-        audio = recipe.read_audio(source, info=info, channel=channel, resampler=resampler)
-    else:
-        source_name = os.fspath(source)
-        audio = load_audio(source, sr, channel="mean" if channel is None else channel,
-                           resampler=resampler or "soxr_hq", scale=getattr(recipe, "input_scale", "float"),
-                           info=info)
+    audio = read_audio(source, recipe, info=info, channel=channel, resampler=resampler)
+    source_name = audio.meta.get("source", "<array>") if isinstance(source, Audio) else os.fspath(source)
     video = info.video if info is not None else None
 
     # the reference clock: video frame 0 at 0 s; the audio moves by its container offset and offset_ms

@@ -21,17 +21,19 @@ from typing import Iterator
 from ..errors import require
 from ..store import _json_default
 from .recipe import RecipeSpec
-from .work import Context, Task, decode, decode_params, error_row, extract_and_save, ok_row
+from .work import Context, Task, decode, error_row, extract_and_save, ok_row
 
 
-def _decode_row(row: dict, params: dict) -> dict:
-    """Decode stage (a CPU task): task row -> row with the pickled (Audio, MediaInfo) or an error message."""
+def _decode_row(row: dict, spec: RecipeSpec) -> dict:
+    """Decode stage (a CPU task): task row -> row with the pickled (Audio, MediaInfo) or an error message.
+
+    The recipe is built here only for its reader (models load lazily, so nothing heavy is loaded)."""
     import time
 
     task: Task = pickle.loads(row["task"])
     t0 = time.perf_counter()
     try:
-        decoded = pickle.dumps(decode(task, params), protocol=pickle.HIGHEST_PROTOCOL)
+        decoded = pickle.dumps(decode(task, spec.build()), protocol=pickle.HIGHEST_PROTOCOL)
         error = ""
     except Exception as exc:  # becomes an error row in the next stage
         decoded, error = b"", error_row(task, exc)["error"]
@@ -97,13 +99,12 @@ class RayExecutor:
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         if hasattr(ctx, "print_on_execution_start"):
             ctx.print_on_execution_start = False
-        params = decode_params(recipe if recipe is not None else spec.build())
         gpus = self.num_gpus
         if gpus is None:
             gpus = 1 if (spec.device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0) else 0
         items = [{"task": pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL)} for t in tasks]
         ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 8 * self.workers)))
-        ds = ds.map(_decode_row, fn_kwargs={"params": params}, num_cpus=1)
+        ds = ds.map(_decode_row, fn_kwargs={"spec": spec}, num_cpus=1)
         ds = ds.map(_Extract, fn_constructor_kwargs={"spec": spec, "out_dir": str(Path(out_dir).resolve())},
                     compute=ray.data.ActorPoolStrategy(size=self.workers), num_cpus=0 if gpus else 1,
                     num_gpus=gpus)

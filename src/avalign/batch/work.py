@@ -58,30 +58,19 @@ class Context:
         return self._recipe
 
 
-def decode_params(recipe) -> dict:
-    """How :func:`avalign.extract` decodes audio for ``recipe``: ``sample_rate`` (Hz), ``scale``, ``resampler``."""
-    from ..systems import Preset
-
-    if isinstance(recipe, Preset):
-        return {"sample_rate": recipe.sample_rate, "scale": recipe.scale, "resampler": recipe.resampler}
-    return {"sample_rate": recipe.sample_rate, "scale": getattr(recipe, "input_scale", "float"),
-            "resampler": "soxr_hq"}
-
-
-def decode(task: Task, params: dict):
-    """Probe and decode the clip's audio with :func:`decode_params`.
+def decode(task: Task, recipe):
+    """Probe and decode the clip's audio exactly as :func:`avalign.extract` does for ``recipe``.
 
     Returns
     -------
     (Audio, MediaInfo)
         Samples at the recipe's rate and scale, and the file's probe.
     """
-    from ..media import load_audio, probe
+    from ..api import read_audio
+    from ..media import probe
 
     info = probe(task.clip.source)
-    audio = load_audio(task.clip.source, params["sample_rate"], resampler=params["resampler"],
-                       scale=params["scale"])
-    return audio, info
+    return read_audio(task.clip.source, recipe, info=info), info
 
 
 def extract_and_save(task: Task, audio, info, ctx: Context) -> tuple[dict, dict]:
@@ -139,7 +128,7 @@ def process(task: Task, ctx: Context) -> dict:
     """Decode, extract and save one clip; a manifest row either way."""
     t0 = time.perf_counter()
     try:
-        audio, info = decode(task, decode_params(ctx.recipe))
+        audio, info = decode(task, ctx.recipe)
         t1 = time.perf_counter()
         meta, timings = extract_and_save(task, audio, info, ctx)
     except Exception as exc:  # a bad clip must not stop the batch
