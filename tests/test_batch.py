@@ -89,6 +89,13 @@ def cli(*args, env=None, **kw) -> subprocess.Popen:
 # -- sources -----------------------------------------------------------------------
 
 
+def test_folder_files_sharing_a_stem_keep_their_extension(tmp_path):
+    """clip.mp4 beside its extracted clip.wav: both are computed, ids keep the extension, others do not."""
+    for name in ("clip.mp4", "clip.wav", "other.wav"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [c.id for c in read_source(tmp_path)] == ["clip.mp4", "clip.wav", "other"]
+
+
 def test_folder_source_ids_are_relative_paths(dataset):
     clips = read_source(dataset)
     assert len(clips) == N_CLIPS

@@ -1,8 +1,9 @@
 """What a batch reads: a folder of media files or a manifest (JSONL or CSV) listing them.
 
 Each source becomes a :class:`Clip` with a stable id (its path relative to
-the folder, without the extension, in POSIX form) from which the output
-layout is derived, so the same dataset always lands in the same place.
+the folder, without the extension, in POSIX form; with it when two files share
+a stem, such as ``clip.mp4`` and ``clip.wav``) from which the output layout is
+derived, so the same dataset always lands in the same place.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def _from_folder(root: Path) -> list[Clip]:
             path = Path(dirpath) / name
             rel = PurePosixPath(path.relative_to(root).as_posix())
             found.append(Clip(id=str(rel.with_suffix("")), source=os.fspath(path)))
+    # files sharing a stem (clip.mp4 beside its extracted clip.wav) keep their extension in the id
+    stems: dict[str, int] = {}
+    for c in found:
+        stems[c.id] = stems.get(c.id, 0) + 1
+    found = [c if stems[c.id] == 1 else Clip(id=c.id + Path(c.source).suffix.lower(), source=c.source)
+             for c in found]
     return sorted(found, key=lambda c: c.id)
 
 
