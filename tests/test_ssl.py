@@ -273,3 +273,28 @@ def test_repeated_extract_calls_load_the_model_once(monkeypatch):
     assert len(calls) <= 1  # 0 when an earlier test in this process already loaded it
     np.testing.assert_array_equal(first.values, second.values)
     assert first.values.shape == (25, 1024)
+
+
+def test_batch_buckets_run_as_padded_batches(tmp_path):
+    """``avalign batch`` buckets of several clips go through one batched pass (attention masks) and
+    equal the one-clip path; group-norm models fall back to one at a time inside ``compute_many``."""
+    import json
+
+    from avalign.batch import RecipeSpec, run_batch
+    from avalign.batch.local import LocalExecutor
+    from avalign.synth import write_wav
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, seconds in enumerate((0.7, 1.1, 1.3, 0.9)):
+        write_wav(src / f"c{i}.wav", noise(int(seconds * 16000), seed=i))
+    spec = RecipeSpec(feature="hubert", model=str(ssl_models.model_dirs()["hubert-large-ls960-ft"]), fps="25")
+    one = run_batch(src, tmp_path / "one", spec=spec, quiet=True)
+    many = run_batch(src, tmp_path / "many", spec=spec, executor=LocalExecutor(1, bucket_size=4), quiet=True)
+    assert one.exit_code == many.exit_code == 0
+    rows = [json.loads(line) for line in (tmp_path / "many" / "manifest.jsonl").read_text().splitlines()]
+    assert all("batched_s" in r["timings"] for r in rows)  # the batched path ran
+    for i, seconds in enumerate((0.7, 1.1, 1.3, 0.9)):
+        a, b = np.load(tmp_path / "one" / f"c{i}.npy"), np.load(tmp_path / "many" / f"c{i}.npy")
+        assert a.shape == b.shape == (int(seconds * 25), 1024)  # floor(d * fps) rows
+        np.testing.assert_allclose(b, a, atol=1e-4)

@@ -16,6 +16,7 @@ from typing import Any
 from . import features as _features
 from . import systems as _systems
 from .align import Aligned, align as _align
+from .features import Features
 from .errors import InputError, NoAudioError
 from .media import Audio, MediaInfo, load_audio, probe
 from .timing import FrameGrid, fraction_str, parse_fps, round_number
@@ -84,6 +85,17 @@ def read_audio(source, recipe, *, info: MediaInfo | None = None, channel=None, r
                       scale=getattr(recipe, "input_scale", "float"), info=info)
 
 
+def on_video_clock(audio: Audio, offset_ms: float = 0.0) -> Audio:
+    """``audio`` padded or trimmed so that sample 0 sits at video frame 0, after moving it ``offset_ms`` later."""
+    try:
+        offset = Fraction(str(offset_ms)) / 1000
+    except (ValueError, ZeroDivisionError):
+        raise InputError(f"bad offset {offset_ms!r} ms") from None
+    if abs(offset) > audio.duration:
+        raise InputError(f"offset of {float(offset_ms):g} ms is longer than the audio ({float(audio.duration):.3f} s)")
+    return audio.shifted(offset).on_clock(0)
+
+
 def make_recipe(preset: str | None = None, *, feature: str | None = None, model=None, device=None, **options):
     """The preset object or the feature extractor that ``extract`` would use."""
     if preset is not None and feature is not None:
@@ -98,7 +110,8 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
             num_frames: int | None = None, model=None, device=None, offset_ms: float = 0.0,
             method: str = "linear", window: int | None = None, anchor="start", edge: str | None = None,
             rounding: str = "floor", resampler: str | None = None, channel: int | str | None = None,
-            recipe=None, info: MediaInfo | None = None, **options: Any) -> Aligned:
+            recipe=None, info: MediaInfo | None = None, features: Features | None = None,
+            **options: Any) -> Aligned:
     """Features of ``source`` with one row per video frame.
 
     Parameters
@@ -127,6 +140,9 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
     info : MediaInfo, optional
         With a decoded ``source`` (Audio): the probe of its file, so the video's
         frames and clock apply as if the file had been given (decode elsewhere, extract here).
+    features : Features, optional
+        The feature's values already computed on this audio on the video clock
+        (:func:`on_video_clock`), e.g. by a batched forward pass; only aligned here.
 
     Returns
     -------
@@ -149,14 +165,7 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
     source_name = audio.meta.get("source", "<array>") if isinstance(source, Audio) else os.fspath(source)
     video = info.video if info is not None else None
 
-    # the reference clock: video frame 0 at 0 s; the audio moves by its container offset and offset_ms
-    try:
-        offset = Fraction(str(offset_ms)) / 1000
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"bad offset {offset_ms!r} ms") from None
-    if abs(offset) > audio.duration:
-        raise InputError(f"offset of {float(offset_ms):g} ms is longer than the audio ({float(audio.duration):.3f} s)")
-    audio = audio.shifted(offset).on_clock(0)
+    audio = on_video_clock(audio, offset_ms)
 
     fps_f = fps_given if fps_given is not None else (video.fps if video is not None else None)
     vgrid: FrameGrid | None = None
@@ -180,7 +189,10 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
         recipe_dict = {"preset": recipe.name, **recipe.options}
         source_grid = None
     else:
-        feats = recipe.extract(audio)
+        feats = features if features is not None else recipe.extract(audio)
+        if feats.num_frames != recipe.num_frames(audio.num_samples):
+            raise InputError(f"features of {feats.num_frames} frames given for audio that gives "
+                             f"{recipe.num_frames(audio.num_samples)}")
         source_grid = feats.grid.to_dict()
         recipe_dict = feats.config
         if fps_f is None:
