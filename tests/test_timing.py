@@ -7,7 +7,6 @@ framesig, a real stack of torch Conv1d layers, openai-whisper's log-mel.
 from __future__ import annotations
 
 import json
-import math
 from fractions import Fraction
 
 import numpy as np

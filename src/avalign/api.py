@@ -177,9 +177,7 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
             # an explicit rate overrides the video's: same span, frames counted at the new rate
             video_frames = round_number(video.num_frames * fps_f / video.fps, rounding)
             vgrid = None
-    if num_frames is not None:
-        if int(num_frames) <= 0:
-            raise InputError(f"bad number of frames {num_frames}: must be positive")
+    if num_frames is not None:  # validated at the top
         video_frames = int(num_frames)
         if vgrid is not None and vgrid.num_frames != video_frames:
             vgrid = vgrid.with_frames(video_frames)

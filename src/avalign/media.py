@@ -12,7 +12,6 @@ trailing encoder padding beyond the stream's declared duration is trimmed.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
@@ -20,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, MediaError, NoAudioError, NoVideoError
+from .errors import InputError, MediaError, NoAudioError
 from .timing import FrameGrid, fraction_str
 
 #: Resamplers accepted by :func:`load_audio`: soxr qualities, and resampy filters.
@@ -339,8 +338,6 @@ def probe(path) -> MediaInfo:
 
 
 def _probe(container, path: str) -> MediaInfo:
-    import av
-
     streams = []
     for s in container.streams:
         streams.append({"index": s.index, "type": s.type,

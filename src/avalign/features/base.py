@@ -13,7 +13,6 @@ from __future__ import annotations
 import abc
 import dataclasses
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any, ClassVar
 
 import numpy as np
@@ -146,7 +145,3 @@ class Extractor(abc.ABC):
 def _coerce(v):
     return tuple(v) if isinstance(v, list) else v
 
-
-def centre_t0(t0, offset_samples: Fraction | int, sample_rate: int) -> Fraction:
-    """``t0 + offset_samples / sample_rate`` as an exact Fraction."""
-    return Fraction(t0) + Fraction(offset_samples) / sample_rate

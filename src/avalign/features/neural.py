@@ -79,7 +79,7 @@ def from_pretrained(loader, model, **kwargs):
 
 #: Models kept in memory per process (most recently used last).
 CACHE_SIZE = 2
-_LOADED: "OrderedDict[tuple, object]" = None  # created on first use
+_LOADED = None  # OrderedDict of loaded models, created on first use
 
 
 def cached(key: tuple, load):

@@ -247,11 +247,6 @@ def _round_half_up(x: float) -> int:
     return int(decimal.Decimal(x).quantize(decimal.Decimal("1"), rounding=decimal.ROUND_HALF_UP))
 
 
-def psf_filterbank(nfilt: int, nfft: int, sample_rate: int, lowfreq: float, highfreq: float | None) -> np.ndarray:
-    """python_speech_features' HTK-mel triangular filters, shape ``(nfft // 2 + 1, nfilt)`` (cached)."""
-    return dsp.psf_filterbank(nfilt=nfilt, nfft=nfft, sample_rate=sample_rate, lowfreq=lowfreq, highfreq=highfreq)
-
-
 @lru_cache(maxsize=8)
 def _psf_window(name: str, length: int) -> np.ndarray:
     if name in ("rect", "rectangular", "boxcar", "ones"):
@@ -317,7 +312,8 @@ class MFCC(Extractor):
         width = min(c.frame_len, c.nfft)  # numpy's rfft cuts frames longer than nfft
         windowed = c.window not in ("rect", "rectangular", "boxcar", "ones")
         win = _psf_window(c.window, c.frame_len)[:width]
-        project = dsp.filter_projection(psf_filterbank(c.nfilt, c.nfft, c.sample_rate, c.lowfreq, c.highfreq))
+        project = dsp.filter_projection(dsp.psf_filterbank(nfilt=c.nfilt, nfft=c.nfft, sample_rate=c.sample_rate,
+                                                          lowfreq=c.lowfreq, highfreq=c.highfreq))
         eps = np.finfo(np.float64).eps
         energy = np.empty(n_frames)
         feat = np.empty((n_frames, c.nfilt))

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, ModelError
-from ..timing import FrameGrid
+from ..timing import FrameGrid, whisper_num_frames
 from . import dsp, neural
 from .base import Extractor
 
@@ -192,7 +192,7 @@ class WhisperLogMel(Extractor):
         return N_FFT // 2 + 1 if self.config.scope == "file" else HOP
 
     def num_frames(self, n_samples: int) -> int:
-        return int(n_samples) // HOP
+        return whisper_num_frames(int(n_samples), hop=HOP)["mel"]
 
     def grid(self, n_samples: int, *, t0=0) -> FrameGrid:
         return FrameGrid(Fraction(SAMPLE_RATE, HOP), self.num_frames(n_samples), Fraction(t0), HOP, N_FFT,
@@ -566,7 +566,7 @@ class WhisperEncoder(Extractor):
         return ENCODER_HOP
 
     def num_frames(self, n_samples: int) -> int:
-        return int(n_samples) // ENCODER_HOP
+        return whisper_num_frames(int(n_samples), hop=HOP)["encoder"]
 
     def grid(self, n_samples: int, *, t0=0) -> FrameGrid:
         return FrameGrid(Fraction(SAMPLE_RATE, ENCODER_HOP), self.num_frames(n_samples), Fraction(t0),
