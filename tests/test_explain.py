@@ -161,17 +161,17 @@ def test_contract_check_on_toy_presets(cls):
 
 
 def test_mel_linear_is_centred_with_padding_at_start():
-    ex = explain(feature="mel", duration=10, fps=25)
+    ex = explain(feature="mel", duration=10, fps=25, method="linear")
     assert ex.rows == 250
     r0, r1 = ex.row(0), ex.row(1)
     assert (r0.start, r0.end, r0.pad_before) == (-200, 200, 200)  # centred STFT frame 0
     assert (r1.start, r1.end) == (640 - 200, 640 + 200)  # frame 1 at 40 ms = mel frame 4 exactly
     assert ex.anchoring()[2] == "centred"
-    assert "video frame i takes the feature linearly interpolated at its time i/25 s; clamp beyond the ends" in ex.rule
+    assert "video frame i takes the feature linearly interpolated at its start time i/25 s; clamp beyond the ends" in ex.rule
 
 
 def test_between_frames_linear_uses_two_neighbours():
-    ex = explain(feature="mel", duration=1, fps="30000/1001")
+    ex = explain(feature="mel", duration=1, fps="30000/1001", method="linear")
     t = Fraction(1001, 30000)  # 33.37 ms: between mel frames 3 and 4
     r = ex.row(1)
     assert (r.start, r.end) == (3 * 160 - 200, 4 * 160 + 200)
@@ -247,12 +247,13 @@ def test_explain_real_video_on_the_video_clock(real):
 def test_cli_explain(capsys):
     assert main(["explain", "--feature", "mel", "--duration", "10", "--fps", "25", "--rows", "0,-1"]) == 0
     out = capsys.readouterr().out
-    assert "-> 250 rows" in out and "[-200, 200)" in out and "200 before the start" in out
+    # the default rule (interval): frame 0 shows [0, 40 ms), the mel frames centred at 0..30 ms
+    assert "-> 250 rows" in out and "[-200, 680)" in out and "200 before the start" in out
     assert main(["explain", "--duration", "1", "--fps", "25", "--json"]) == 0
     import json
 
     d = json.loads(capsys.readouterr().out)
-    assert d["rows"] == 25 and d["table"][0]["pad_before"] == 200 and d["anchoring"] == "centred"
+    assert d["rows"] == 25 and d["table"][0]["pad_before"] == 200 and d["anchoring"] == "start-anchored"
 
 
 @pytest.mark.parametrize("argv", [

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import features as _features
 from . import systems as _systems
-from .align import Aligned, align as _align
+from .align import DEFAULT_METHOD, Aligned, align as _align
 from .features import Features
 from .errors import InputError, NoAudioError
 from .media import Audio, MediaInfo, load_audio, probe
@@ -108,7 +108,7 @@ def make_recipe(preset: str | None = None, *, feature: str | None = None, model=
 
 def extract(source, preset: str | None = None, *, feature: str | None = None, fps=None,
             num_frames: int | None = None, model=None, device=None, offset_ms: float = 0.0,
-            method: str = "linear", window: int | None = None, anchor="start", edge: str | None = None,
+            method: str = DEFAULT_METHOD, window: int | None = None, anchor="start", edge: str | None = None,
             rounding: str = "floor", resampler: str | None = None, channel: int | str | None = None,
             recipe=None, info: MediaInfo | None = None, features: Features | None = None,
             **options: Any) -> Aligned:

@@ -22,6 +22,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from .align import DEFAULT_METHOD
 from .errors import InputError
 from .timing import FrameGrid, fraction_str, num_frames_for_duration, parse_fps
 
@@ -210,7 +211,7 @@ def frame_sample_spans(grid: FrameGrid) -> np.ndarray:
     return np.stack([starts, starts + grid.window], axis=1)
 
 
-def aligned_sources(grid: FrameGrid, *, fps, num_frames: int, method: str = "linear", window: int | None = None,
+def aligned_sources(grid: FrameGrid, *, fps, num_frames: int, method: str = DEFAULT_METHOD, window: int | None = None,
                     anchor="start", edge: str | None = None, k: int | None = None, video: FrameGrid | None = None):
     """Which feature frames each of ``num_frames`` video frames receives under an alignment rule.
 
@@ -224,6 +225,9 @@ def aligned_sources(grid: FrameGrid, *, fps, num_frames: int, method: str = "lin
     from .features.base import Features
 
     t = grid.num_frames
+    if method == "interval":
+        return _interval_sources(grid, fps=fps, num_frames=num_frames, window=window, anchor=anchor,
+                                 edge=edge or "clamp", video=video)
     idx = Features(np.arange(1, t + 1, dtype=np.float64)[:, None], grid, {"feature": "index"})
     if method == "pool":
         method = "stack"  # same sources, kept separate
@@ -238,6 +242,38 @@ def aligned_sources(grid: FrameGrid, *, fps, num_frames: int, method: str = "lin
     lo = np.where(empty, -1, lo).astype(np.int64)
     hi = np.where(empty, -1, hi).astype(np.int64)
     return lo, hi, zeros.astype(np.int64)
+
+
+def _interval_sources(grid: FrameGrid, *, fps, num_frames: int, window, anchor, edge, video):
+    """:func:`aligned_sources` of the ``interval`` method: the frames in each display interval
+    (or the two around its midpoint), then the rows' windows."""
+    from .align import display_intervals, interval_bounds, target_grid
+    from .framed import take, window_starts
+
+    dst = target_grid(fps=fps, num_frames=num_frames, video=video)
+    t = grid.num_frames
+    lo, hi = interval_bounds(grid, dst)
+    start, end = display_intervals(dst)
+    pos = (0.5 * (start + end) - float(grid.t0)) * float(grid.rate)
+    outside = (pos < 0) | (pos > t - 1)
+    first = np.where(hi > lo, lo, np.clip(np.floor(pos), 0, t - 1)).astype(np.int64)
+    last = np.where(hi > lo, hi - 1, np.clip(np.ceil(pos), 0, t - 1)).astype(np.int64)
+    padding = (hi == lo) & outside & (edge == "zeros")
+    if not window:
+        lo_out, hi_out = np.where(padding, -1, first), np.where(padding, -1, last)
+        return lo_out, hi_out, padding.astype(np.int64)
+    rows = np.arange(num_frames, dtype=np.int64)
+    starts = window_starts(rows, size=int(window), anchor=anchor, edge=edge, num_rows=num_frames)
+    idx = starts[:, None] + np.arange(int(window), dtype=np.int64)[None, :]
+    marks = np.where(padding, 0, np.arange(1, num_frames + 1))[:, None].astype(np.float64)
+    got = take(marks, idx, edge=edge)[..., 0].astype(np.int64)  # 1-based row index, 0 = zero row
+    zeros = (got == 0).sum(axis=1)
+    valid = got > 0
+    safe = np.where(valid, got - 1, 0)
+    f_lo = np.where(valid, first[safe], np.iinfo(np.int64).max).min(axis=1)
+    f_hi = np.where(valid, last[safe], -1).max(axis=1)
+    empty = ~valid.any(axis=1)
+    return np.where(empty, -1, f_lo), np.where(empty, -1, f_hi), zeros.astype(np.int64)
 
 
 def feature_spans(grid: FrameGrid, *, fps, num_frames: int, **rule) -> tuple[np.ndarray, np.ndarray]:
@@ -265,9 +301,13 @@ def alignment_rule(*, method: str, fps, rate, window=None, anchor="start", edge=
     fps_s, rate_s = fraction_str(parse_fps(fps)), f"{float(rate):g}"
     if "/" in fps_s:
         fps_s = f"({fps_s})"
-    edge = edge or ("clamp" if method == "linear" else "zeros")
-    if method == "linear":
-        text = f"video frame i takes the feature linearly interpolated at its time i/{fps_s} s"
+    edge = edge or ("clamp" if method in ("interval", "linear") else "zeros")
+    if method == "interval":
+        text = (f"video frame i takes the mean of the feature frames whose centres fall in its display interval "
+                f"[t_i, t_i+1) (t_i = i/{fps_s} s, or the frame's timestamp), or the feature interpolated at the "
+                f"interval's midpoint when none does")
+    elif method == "linear":
+        text = f"video frame i takes the feature linearly interpolated at its start time i/{fps_s} s"
     elif method == "stretch":
         text = "the T feature frames are stretched to N rows (align_corners: first and last pinned)"
     elif method == "nearest":
@@ -320,7 +360,7 @@ def _length(source, duration, n_samples, sample_rate, resampler="soxr_hq", scale
 
 
 def explain(preset=None, *, feature: str | None = None, source=None, duration=None, n_samples: int | None = None,
-            fps=None, video_frames: int | None = None, method: str = "linear", window: int | None = None,
+            fps=None, video_frames: int | None = None, method: str = DEFAULT_METHOD, window: int | None = None,
             anchor="start", edge: str | None = None, k: int | None = None, rounding: str = "floor",
             **options) -> Explanation:
     """Explain what audio each output row of a preset or an aligned feature receives.

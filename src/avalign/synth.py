@@ -42,8 +42,11 @@ def click_track(num_samples: int, click_samples, *, sample_rate: int = 16000, le
 
 def write_clip(path, *, fps="30000/1001", num_frames: int = 90, bright_frames=(45,), sample_rate: int = 16000,
                audio: np.ndarray | None = None, audio_delay: float = 0.0, video_codec: str = "libx264",
-               audio_codec: str = "aac", size: int = 64) -> dict:
-    """Write a clip whose audio clicks exactly when ``bright_frames`` are shown.
+               audio_codec: str = "aac", size: int = 64, click_phase: float = 0.5) -> dict:
+    """Write a clip whose audio clicks while ``bright_frames`` are shown.
+
+    Each click sits ``click_phase`` of a frame period into its bright frame's
+    display interval (0.5: its middle; 0: the instant the frame appears).
 
     ``audio_delay`` (seconds, >= 0) starts the audio stream that much later
     than the video stream (its first packet's timestamp), keeping the click
@@ -54,7 +57,8 @@ def write_clip(path, *, fps="30000/1001", num_frames: int = 90, bright_frames=(4
 
     fps_f = parse_fps(fps)
     duration = Fraction(num_frames) / fps_f
-    click_times = [Fraction(i) / fps_f for i in bright_frames]
+    phase = Fraction(click_phase).limit_denominator(1000)
+    click_times = [(Fraction(i) + phase) / fps_f for i in bright_frames]
     if audio is None:
         n = int(duration * sample_rate)
         clicks = [round((t - Fraction(audio_delay).limit_denominator(10**6)) * sample_rate) for t in click_times]

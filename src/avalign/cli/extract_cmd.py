@@ -44,8 +44,9 @@ def recipe_kwargs(args) -> dict:
 
 def add_align_arguments(p) -> None:
     """The alignment rule of a --feature (extract, explain, plot)."""
-    p.add_argument("--method", default="linear", help="alignment method for --feature (linear, stretch, nearest,"
-                   " index, stack, pool)")
+    p.add_argument("--method", default="interval",
+                   help="alignment method for --feature: interval (default: mean over each frame's display "
+                        "interval), linear (at each frame's start), stretch, nearest, index, stack, pool")
     p.add_argument("--window", type=int, help="rows per frame (windows) for --feature")
     p.add_argument("--anchor", default="start", help="window anchor: start, centre or an integer offset")
     p.add_argument("--edge", help="edge policy: zeros, clamp, reflect, shift")
