@@ -89,6 +89,10 @@ def test_shape_and_count_over_many_lengths(name):
     @settings(max_examples=3, deadline=None, derandomize=True)
     @given(st.integers(min_value=2000, max_value=14000))
     def check(n):
+        if SHAPES[name](n)[0] == 0:  # the system would make an empty array: a clear error instead
+            with pytest.raises(AudioTooShortError):
+                run(name, ssl_models.speech(n / 16000, offset=3))
+            return
         out = run(name, ssl_models.speech(n / 16000, offset=3))
         assert out.shape == SHAPES[name](n)
         assert out.shape[0] == p.num_frames(n)

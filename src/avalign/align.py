@@ -8,9 +8,8 @@ One call, two steps:
    - ``interval`` (the default): row ``i`` stands for the audio shown during
      video frame ``i``, its display interval ``[t_i, t_{i+1})`` on the video
      clock (the last frame lasts one period; variable-rate videos use their
-     own timestamps). The row is the mean of the feature frames whose centres
-     fall inside the interval; an interval that holds no centre (features
-     slower than the video) takes the linear interpolation at its midpoint.
+     own timestamps): the features linearly interpolated at the interval's
+     middle, ``(t_i + t_{i+1}) / 2``.
    - ``linear``: time-based linear interpolation at the instant each frame
      starts, ``t_i`` (VOCA, AD-NeRF; the default before avalign 0.2).
    - ``stretch``: length-based, ``align_corners=True``: position ``i*(T-1)/(N-1)``
@@ -99,45 +98,12 @@ def display_intervals(grid: FrameGrid) -> tuple[np.ndarray, np.ndarray]:
     return start, end
 
 
-def interval_bounds(src: FrameGrid, dst: FrameGrid) -> tuple[np.ndarray, np.ndarray]:
-    """``[lo, hi)``: the source frames whose centres lie in each target frame's display interval, int64 ``(N,)``.
-
-    A centre within 1e-9 frames of a boundary counts as on it (it belongs to the
-    later interval), so exact boundaries do not depend on float rounding.
-    """
-    t = src.num_frames
-    start, end = display_intervals(dst)
-    rate = float(src.rate)
-    if src.timestamps is None:
-        t0 = float(src.t0)
-        lo = np.clip(np.ceil((start - t0) * rate - 1e-9), 0, t).astype(np.int64)
-        hi = np.clip(np.ceil((end - t0) * rate - 1e-9), 0, t).astype(np.int64)
-    else:
-        st = src.times()
-        lo, hi = np.searchsorted(st, start - 1e-9 / rate), np.searchsorted(st, end - 1e-9 / rate)
-    return lo, np.maximum(hi, lo)
-
-
 def interval_rows(values: np.ndarray, src: FrameGrid, dst: FrameGrid, *, edge: str = "clamp") -> np.ndarray:
-    """Rows of the ``interval`` method, ``(N, ...)``: for each target frame the mean of the source rows
-    in :func:`interval_bounds`, else (no centre inside) the linear interpolation at the interval's midpoint."""
-    t = values.shape[0]
+    """Rows of the ``interval`` method, ``(N, ...)``: the features linearly interpolated at the middle of
+    each target frame's display interval (:func:`display_intervals`); beyond the features' span the edge
+    rows are held (``zeros``: zero rows)."""
     start, end = display_intervals(dst)
-    lo, hi = interval_bounds(src, dst)
-    count = hi - lo
-    flat = values.reshape(t, -1).astype(np.float64, copy=False)
-    # the edge policy speaks of rows beyond the features' span: zeros there, else the edge rows held
-    out = interpolate_linear(flat, src.times(), 0.5 * (start + end), edge="zeros" if edge == "zeros" else "clamp")
-    has = count > 0
-    if has.any():
-        # sums in frame order over each interval alone (no running sum: a row depends on its own frames only)
-        acc = np.zeros((int(has.sum()), flat.shape[1]), np.float64)
-        first, n_in = lo[has], count[has]
-        for k in range(int(n_in.max())):
-            inside = k < n_in
-            acc[inside] += flat[first[inside] + k]
-        out[has] = acc / n_in[:, None]
-    return out.reshape((dst.num_frames,) + values.shape[1:]).astype(values.dtype, copy=False)
+    return interpolate_linear(values, src.times(), 0.5 * (start + end), edge="zeros" if edge == "zeros" else "clamp")
 
 
 def _group_size(src: FrameGrid, dst: FrameGrid, k: int | None) -> int:
@@ -234,4 +200,4 @@ def align(features: Features, *, fps=None, num_frames: int | None = None, method
 
 
 __all__ = ["Aligned", "DEFAULT_METHOD", "METHODS", "align", "display_intervals", "index_map", "interpolate_linear",
-           "interval_bounds", "interval_rows", "stretch", "take", "target_grid", "windows", "round_number"]
+           "interval_rows", "stretch", "take", "target_grid", "windows", "round_number"]

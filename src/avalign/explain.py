@@ -84,6 +84,8 @@ class Explanation:
     zero_rows: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
     times: np.ndarray | None = None
+    #: The decoded audio on the video clock when a media file was explained (for plot; not part of the answer).
+    audio: object = field(default=None, repr=False, compare=False)
 
     @property
     def duration(self) -> float:
@@ -118,8 +120,9 @@ class Explanation:
         """Median over rows of (span start - frame time, span centre - frame time) in ms, and a word for it.
 
         ``centred`` when the span's centre is within a quarter of its length of
-        the frame's time, ``start-anchored`` when its start is (and its centre
-        lies later), else ``shifted``.
+        the frame's time, ``interval-centred`` when it is that close to the
+        middle of the frame's display interval, ``start-anchored`` when its
+        start is (and its centre lies later), else ``shifted``.
         """
         if self.rows == 0:
             return 0.0, 0.0, "empty"
@@ -131,8 +134,11 @@ class Explanation:
         if abs(centre_off) < 1000 / self.sample_rate:  # within a sample: rounding of the frame's time
             centre_off = 0.0
         length = float(np.median(e - s)) * 1000
-        if abs(centre_off) <= length / 4:
+        half_frame = 500 / float(self.fps)
+        if abs(centre_off) <= length / 4 and abs(centre_off) < abs(centre_off - half_frame):
             word = "centred"
+        elif abs(centre_off - half_frame) <= length / 4:
+            word = "interval-centred"  # on the middle of the frame's display interval (the default rule)
         elif abs(start_off) <= length / 4 and centre_off > 0:
             word = "start-anchored"
         else:
@@ -225,16 +231,13 @@ def aligned_sources(grid: FrameGrid, *, fps, num_frames: int, method: str = DEFA
     from .features.base import Features
 
     t = grid.num_frames
-    if method == "interval":
-        return _interval_sources(grid, fps=fps, num_frames=num_frames, window=window, anchor=anchor,
-                                 edge=edge or "clamp", video=video)
     idx = Features(np.arange(1, t + 1, dtype=np.float64)[:, None], grid, {"feature": "index"})
     if method == "pool":
         method = "stack"  # same sources, kept separate
     out = align(idx, fps=fps, num_frames=num_frames, method=method, window=window, anchor=anchor, edge=edge,
                 k=k, video=video).values.reshape(num_frames, -1)
     zeros = (out == 0).sum(axis=1)
-    used = np.where(out == 0, np.nan, out - 1)
+    used = np.where(out == 0, np.nan, np.round(out - 1, 6))  # a weight of 1e-6 is float noise, not a source
     with np.errstate(invalid="ignore"):
         lo = np.floor(np.nanmin(np.where(np.isnan(used), np.inf, used), axis=1))
         hi = np.ceil(np.nanmax(np.where(np.isnan(used), -np.inf, used), axis=1))
@@ -242,38 +245,6 @@ def aligned_sources(grid: FrameGrid, *, fps, num_frames: int, method: str = DEFA
     lo = np.where(empty, -1, lo).astype(np.int64)
     hi = np.where(empty, -1, hi).astype(np.int64)
     return lo, hi, zeros.astype(np.int64)
-
-
-def _interval_sources(grid: FrameGrid, *, fps, num_frames: int, window, anchor, edge, video):
-    """:func:`aligned_sources` of the ``interval`` method: the frames in each display interval
-    (or the two around its midpoint), then the rows' windows."""
-    from .align import display_intervals, interval_bounds, target_grid
-    from .framed import take, window_starts
-
-    dst = target_grid(fps=fps, num_frames=num_frames, video=video)
-    t = grid.num_frames
-    lo, hi = interval_bounds(grid, dst)
-    start, end = display_intervals(dst)
-    pos = (0.5 * (start + end) - float(grid.t0)) * float(grid.rate)
-    outside = (pos < 0) | (pos > t - 1)
-    first = np.where(hi > lo, lo, np.clip(np.floor(pos), 0, t - 1)).astype(np.int64)
-    last = np.where(hi > lo, hi - 1, np.clip(np.ceil(pos), 0, t - 1)).astype(np.int64)
-    padding = (hi == lo) & outside & (edge == "zeros")
-    if not window:
-        lo_out, hi_out = np.where(padding, -1, first), np.where(padding, -1, last)
-        return lo_out, hi_out, padding.astype(np.int64)
-    rows = np.arange(num_frames, dtype=np.int64)
-    starts = window_starts(rows, size=int(window), anchor=anchor, edge=edge, num_rows=num_frames)
-    idx = starts[:, None] + np.arange(int(window), dtype=np.int64)[None, :]
-    marks = np.where(padding, 0, np.arange(1, num_frames + 1))[:, None].astype(np.float64)
-    got = take(marks, idx, edge=edge)[..., 0].astype(np.int64)  # 1-based row index, 0 = zero row
-    zeros = (got == 0).sum(axis=1)
-    valid = got > 0
-    safe = np.where(valid, got - 1, 0)
-    f_lo = np.where(valid, first[safe], np.iinfo(np.int64).max).min(axis=1)
-    f_hi = np.where(valid, last[safe], -1).max(axis=1)
-    empty = ~valid.any(axis=1)
-    return np.where(empty, -1, f_lo), np.where(empty, -1, f_hi), zeros.astype(np.int64)
 
 
 def feature_spans(grid: FrameGrid, *, fps, num_frames: int, **rule) -> tuple[np.ndarray, np.ndarray]:
@@ -303,9 +274,8 @@ def alignment_rule(*, method: str, fps, rate, window=None, anchor="start", edge=
         fps_s = f"({fps_s})"
     edge = edge or ("clamp" if method in ("interval", "linear") else "zeros")
     if method == "interval":
-        text = (f"video frame i takes the mean of the feature frames whose centres fall in its display interval "
-                f"[t_i, t_i+1) (t_i = i/{fps_s} s, or the frame's timestamp), or the feature interpolated at the "
-                f"interval's midpoint when none does")
+        text = (f"video frame i takes the feature linearly interpolated at the middle of its display interval "
+                f"[t_i, t_i+1) (t_i = i/{fps_s} s, or the frame's timestamp)")
     elif method == "linear":
         text = f"video frame i takes the feature linearly interpolated at its start time i/{fps_s} s"
     elif method == "stretch":
@@ -333,21 +303,21 @@ def alignment_rule(*, method: str, fps, rate, window=None, anchor="start", edge=
 # ---------------------------------------------------------------------------
 
 
-def _length(source, duration, n_samples, sample_rate, resampler="soxr_hq", scale="float"):
-    """``(n_samples, fps, video_frames, video_grid)`` from a media file, a duration or a sample count
-    (the last three None without a video)."""
+def _length(source, duration, n_samples, recipe):
+    """``(n_samples, fps, video_frames, video_grid, audio)`` from a media file (decoded by the shared
+    pipeline stage, as extract reads it), a duration or a sample count (the last four None without a file)."""
     if source is not None:
-        from .media import load_audio, probe
+        from .pipeline import decode
 
-        info = probe(source)
-        # as extract reads it: on the video clock, sample 0 at the first video frame
-        audio = load_audio(source, sample_rate, resampler=resampler, scale=scale).on_clock(0)
+        audio, info = decode(source, recipe)
         v = info.video
-        return audio.num_samples, (v.fps if v else None), (v.num_frames if v else None), (v.grid() if v else None)
+        return (audio.num_samples, (v.fps if v else None), (v.num_frames if v else None), (v.grid() if v else None),
+                audio)
+    sample_rate = recipe.sample_rate
     if n_samples is not None:
         if int(n_samples) <= 0:
             raise InputError(f"bad number of samples {n_samples}: must be positive")
-        return int(n_samples), None, None, None
+        return int(n_samples), None, None, None, None
     if duration is None:
         raise InputError("explain needs a duration (--duration), a number of samples or a media file")
     try:
@@ -356,7 +326,7 @@ def _length(source, duration, n_samples, sample_rate, resampler="soxr_hq", scale
         raise InputError(f"bad duration {duration!r}: expected seconds, e.g. 10 or 3.833375") from None
     if d <= 0:
         raise InputError(f"bad duration {duration!r}: must be greater than 0")
-    return round(d * sample_rate), None, None, None
+    return round(d * sample_rate), None, None, None, None
 
 
 def explain(preset=None, *, feature: str | None = None, source=None, duration=None, n_samples: int | None = None,
@@ -398,14 +368,12 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
         from . import systems
 
         p = preset if isinstance(preset, Preset) else systems.get(preset, **options)
-        n, file_fps, file_frames, _ = _length(source, duration, n_samples, p.sample_rate, p.resampler, p.scale)
-        f = p.resolve_fps(fps if fps is not None else file_fps)
+        n, file_fps, file_frames, _, audio = _length(source, duration, n_samples, p)
+        # a fixed-rate system runs at its rate whatever the file's (an explicit other fps is refused)
+        f = p.resolve_fps(fps if (fps is not None or p.fixed_fps is not None) else file_fps)
         vf = _video_frames(video_frames, file_frames, file_fps, n, p.sample_rate, f, rounding)
         rows = p.num_frames(n, f, vf)
-        try:
-            spans = np.asarray(p.sources(n, f, vf), dtype=np.int64).reshape(-1, 2)
-        except NotImplementedError:
-            raise InputError(f"preset {p.name!r} does not describe the audio its rows receive (no sources())") from None
+        spans = p.sources(n, f, vf)  # the spans of the layout that builds the array
         if spans.shape[0] != rows:
             raise AssertionError(f"preset {p.name}: sources() gives {spans.shape[0]} rows, num_frames {rows}")
         notes = []
@@ -413,13 +381,12 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
             notes.append(f"note: {p.name} assumes {fraction_str(p.fixed_fps)} fps; the file is "
                          f"{fraction_str(file_fps)} fps")
         subject = f"preset {p.name}" + (f" ({p.system})" if p.system else "")
-        return Explanation(subject, p.rule, p.shape, rows, n, p.sample_rate, f, vf, spans, None, notes)
+        return Explanation(subject, p.rule, p.shape, rows, n, p.sample_rate, f, vf, spans, None, notes, audio=audio)
 
     from . import features as _features
 
     ext = _features.create(feature, **options)
-    n, file_fps, file_frames, file_grid = _length(source, duration, n_samples, ext.sample_rate,
-                                       scale=getattr(ext, "input_scale", "float"))
+    n, file_fps, file_frames, file_grid, audio = _length(source, duration, n_samples, ext)
     if fps is None and file_fps is None:
         raise InputError("explain needs a frame rate: pass --fps or a video file")
     f = parse_fps(fps if fps is not None else file_fps)
@@ -433,7 +400,8 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
     shape = f"[{vf}{', ' + str(window) if window else ''}, ...]"
     times = vgrid.times() if vgrid is not None and vgrid.timestamps is not None else None
     notes = ["note: variable frame rate: rows sit at the video's actual frame times"] if times is not None else []
-    return Explanation(f"feature {feature}", rule, shape, vf, n, ext.sample_rate, f, vf, spans, zeros, notes, times)
+    return Explanation(f"feature {feature}", rule, shape, vf, n, ext.sample_rate, f, vf, spans, zeros, notes, times,
+                       audio=audio)
 
 
 def _video_frames(video_frames, file_frames, file_fps, n, sr, fps, rounding) -> int:
