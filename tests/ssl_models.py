@@ -43,6 +43,12 @@ ARCHS = {
         dict(do_normalize=True, return_attention_mask=True)),
 }
 
+#: preset -> the architecture in :data:`ARCHS` its checkpoint has
+PRESET_ARCH = {"er-nerf-hubert": "hubert-large-ls960-ft", "geneface-hubert": "hubert-large-ls960-ft",
+        "genefacepp-hubert": "hubert-large-ls960-ft", "rad-nerf": "xlsr-53-esperanto",
+        "faceformer": "wav2vec2-base-960h", "hallo": "wav2vec2-base-960h", "aniportrait": "wav2vec2-base-960h",
+        "emotalk": "wav2vec2-large-lv60"}
+
 
 def build(name: str, folder: Path, *, layers: int = 1, seed: int = 0) -> Path:
     """Save a random model of architecture ``name`` with ``layers`` transformer layers into ``folder``."""

@@ -18,10 +18,7 @@ from avalign.errors import AudioTooShortError, ModelError  # noqa: E402
 from avalign.media import Audio  # noqa: E402
 from avalign.systems.ssl import hubert_clips, rad_nerf_windows  # noqa: E402
 
-ARCH = {"er-nerf-hubert": "hubert-large-ls960-ft", "geneface-hubert": "hubert-large-ls960-ft",
-        "genefacepp-hubert": "hubert-large-ls960-ft", "rad-nerf": "xlsr-53-esperanto",
-        "faceformer": "wav2vec2-base-960h", "hallo": "wav2vec2-base-960h", "aniportrait": "wav2vec2-base-960h",
-        "emotalk": "wav2vec2-large-lv60"}
+ARCH = ssl_models.PRESET_ARCH
 PRESETS: dict = {}
 
 

@@ -11,7 +11,6 @@ random-initialised with the real architectures.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from fractions import Fraction
 
@@ -25,6 +24,7 @@ from avalign import systems
 from avalign.errors import AudioTooShortError, InputError
 from avalign.features import whisper as W
 from avalign.media import Audio, load_audio
+from helpers.whisper_models import openai_model, save_openai
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -98,20 +98,6 @@ def chunk_total(length, fps):
 
 
 # -- fixtures -----------------------------------------------------------------
-
-
-def openai_model(n_state, n_head, n_layer, seed):
-    dims = openai_whisper.model.ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=n_state,
-                                                n_audio_head=n_head, n_audio_layer=n_layer, n_vocab=64,
-                                                n_text_ctx=16, n_text_state=n_state, n_text_head=n_head,
-                                                n_text_layer=1)
-    torch.manual_seed(seed)
-    return openai_whisper.model.Whisper(dims).eval(), dims
-
-
-def save_openai(model, dims, path):
-    torch.save({"dims": dataclasses.asdict(dims), "model_state_dict": model.state_dict()}, path)
-    return path
 
 
 def openai_encode(model):
