@@ -177,7 +177,8 @@ class Runner:
         try:
             if case["crop"]:
                 source = self.crop(case["file"])
-                if fps is None:
+                fixed = "preset" in case and av.preset(case["preset"]).fixed_fps is not None
+                if fps is None and not fixed:  # a fixed-rate preset runs at its rate whatever the video's
                     if path not in self._info:
                         self._info[path] = av.probe(path).video
                     v = self._info[path]

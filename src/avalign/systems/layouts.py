@@ -124,7 +124,8 @@ class Windows:
         if self.view == "squeeze":
             return out[:, 0]
         if self.view == "flat":
-            return out.reshape(out.shape[0], -1, self.width or out.shape[-1])
+            width = self.width or out.shape[-1]
+            return out.reshape(out.shape[0], int(np.prod(out.shape[1:])) // width, width)
         return out
 
     def sources(self, req, step) -> tuple[np.ndarray, np.ndarray]:
