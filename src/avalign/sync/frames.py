@@ -100,21 +100,6 @@ def _resize(img: np.ndarray, size: int, pix_fmt: str) -> np.ndarray:
     return frame.reformat(width=size, height=size, interpolation="BILINEAR").to_ndarray()
 
 
-def read_frames(path, **options) -> tuple[np.ndarray, np.ndarray]:
-    """All frames as one array: ``times`` float64 ``(N,)`` (sorted) and ``images`` uint8 ``(N, H, W[, 3])``.
-
-    ``options`` as :func:`iter_frames`.
-    """
-    times, images = [], []
-    for t, img in iter_frames(path, **options):
-        times.append(t)
-        images.append(img)
-    if not images:
-        raise MediaError(f"{os.fspath(path)}: the video stream holds no decodable frames")
-    order = np.argsort(np.asarray(times), kind="stable")
-    return np.asarray(times)[order], np.stack(images)[order]
-
-
 def nearest_frames(times: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Index of the frame whose timestamp is nearest to each time in ``at`` (ties: the earlier), int64."""
     times = np.asarray(times, dtype=np.float64)
