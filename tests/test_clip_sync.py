@@ -36,7 +36,8 @@ def _loudest(values: np.ndarray, k: int) -> list[int]:
 @pytest.mark.parametrize("audio_delay", [0.0, 0.2, 0.35])
 def test_click_lands_on_bright_frame(tmp_path, fps, audio_delay):
     clip = tmp_path / "clip.mp4"
-    facts = synth.write_clip(clip, fps=fps, num_frames=90, bright_frames=BRIGHT, audio_delay=audio_delay)
+    facts = synth.write_clip(clip, fps=fps, num_frames=90, bright_frames=BRIGHT, audio_delay=audio_delay,
+                             click_phase=0.5)
     assert _bright_frames(clip) == list(BRIGHT)
     info = avalign.probe(clip)
     assert info.video.fps == Fraction(fps) and info.video.num_frames == 90
@@ -59,7 +60,7 @@ def test_click_lands_on_bright_frame(tmp_path, fps, audio_delay):
 def test_ignoring_the_stream_offset_would_miss(tmp_path):
     """The same clip read on the audio's own clock puts the clicks 0.2 s (6 frames) early: the offset matters."""
     clip = tmp_path / "clip.mp4"
-    synth.write_clip(clip, fps="30000/1001", num_frames=90, bright_frames=BRIGHT, audio_delay=0.2)
+    synth.write_clip(clip, fps="30000/1001", num_frames=90, bright_frames=BRIGHT, audio_delay=0.2, click_phase=0.5)
     audio = avalign.load_audio(clip, clock="audio")
     out = avalign.extract(audio, feature="mel", fps="30000/1001", num_frames=90)
     assert _loudest(out.values, 3) != list(BRIGHT)
@@ -67,7 +68,7 @@ def test_ignoring_the_stream_offset_would_miss(tmp_path):
 
 def test_offset_ms_moves_the_audio(tmp_path):
     clip = tmp_path / "clip.mp4"
-    synth.write_clip(clip, fps=25, num_frames=90, bright_frames=BRIGHT)
+    synth.write_clip(clip, fps=25, num_frames=90, bright_frames=BRIGHT, click_phase=0.5)
     late = avalign.extract(clip, feature="mel", offset_ms=120)  # 3 frames at 25 fps
     assert _loudest(late.values, 3) == [b + 3 for b in BRIGHT]
     early = avalign.extract(clip, feature="mel", offset_ms=-80)

@@ -17,6 +17,7 @@ from .errors import AvalignError, InputError
 from .features import Features
 from .media import Audio, MediaInfo, load_audio, probe
 from .timing import FrameGrid, parse_fps
+from .sync import SyncResult, sync  # the function shadows the package's name here, on purpose
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,6 @@ def preset(name: str, **options):
 
 
 __all__ = [
-    "Aligned", "Audio", "AvalignError", "Features", "FrameGrid", "InputError", "MediaInfo", "align",
-    "extract", "load_audio", "parse_fps", "preset", "presets", "probe",
+    "Aligned", "Audio", "AvalignError", "Features", "FrameGrid", "InputError", "MediaInfo", "SyncResult", "align",
+    "extract", "load_audio", "parse_fps", "preset", "presets", "probe", "sync",
 ]
