@@ -15,7 +15,7 @@ from .align import DEFAULT_METHOD, Aligned, align as _align
 from .errors import InputError, NoAudioError
 from .features import Features
 from .media import Audio, MediaInfo
-from .pipeline import _check_recipe_options, decode, make_recipe, on_video_clock, read_audio, versions
+from .pipeline import _check_recipe_options, decode, video_frame_count, make_recipe, on_video_clock, read_audio, versions
 from .timing import FrameGrid, fraction_str, parse_fps, round_number
 
 
@@ -87,11 +87,9 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
     video_frames = None
     if video is not None:
         vgrid = video.grid()
-        video_frames = video.num_frames
-        if fps is not None and fps_f != video.fps:
-            # an explicit rate overrides the video's: same span, frames counted at the new rate
-            video_frames = round_number(video.num_frames * fps_f / video.fps, rounding)
-            vgrid = None
+        video_frames = video_frame_count(video.num_frames, video.fps, fps_given, rounding)
+        if fps_given is not None and fps_given != video.fps:
+            vgrid = None  # an explicit rate overrides the video's: same span, frames counted at the new rate
     if num_frames is not None:  # validated at the top
         video_frames = int(num_frames)
         if vgrid is not None and vgrid.num_frames != video_frames:

@@ -128,7 +128,7 @@ def diagnose(rows: int, *, n_samples: int, sample_rate: int, fps, video_frames: 
     d = Fraction(n_samples, sample_rate)
     n16 = n_samples if sample_rate == 16000 else -(-n_samples * 16000 // sample_rate)
     if expected is None:
-        expected = preset.num_frames(n_samples, preset.resolve_fps(fps), video_frames) if preset else video_frames
+        expected = preset.num_frames(n_samples, preset.rate_on(fps), video_frames) if preset else video_frames
     if rows == expected:
         return []
     out: list[str] = []
@@ -188,7 +188,7 @@ def diagnose(rows: int, *, n_samples: int, sample_rate: int, fps, video_frames: 
         if (preset is not None and other.name == preset.name) or other.sample_rate != sample_rate:
             continue
         try:
-            c = other.num_frames(n_samples, other.resolve_fps(fps), video_frames)
+            c = other.num_frames(n_samples, other.rate_on(fps), video_frames)
         except Exception:  # noqa: BLE001 - a rule that cannot apply here explains nothing
             continue
         if c == rows:
@@ -271,7 +271,7 @@ def _preset_time_error(p, n: int, sr: int, fps, v, rows: int):
     """
     from .align import display_intervals
 
-    f = p.resolve_fps(None if p.fixed_fps is not None else fps)
+    f = p.rate_on(fps)
     spans = p.sources(n, f, v.num_frames)
     k = min(rows, v.num_frames)
     start, end = display_intervals(v.grid())
@@ -340,7 +340,7 @@ def _check_plain(info, video, values, preset) -> CheckReport:
     lines = []
     head = f"audio {float(audio.duration):.6g} s = {n} samples at {_khz(sr)}"
     if p is not None:
-        f = p.resolve_fps(v.fps)
+        f = p.rate_on(v.fps)
         expected = p.num_frames(n, f, v.num_frames)
         lines.append(f"{head}; preset {p.name} ({p.shape}) gives {expected} rows for {v.num_frames} video frames "
                      f"at {_fps(v.fps)} fps; the file has {rows} rows (no sidecar)")
@@ -397,7 +397,7 @@ def _check_sidecar(info, values, meta, preset) -> CheckReport:
     if p is not None:
         if n is None:
             raise InputError("the sidecar does not record the audio length; cannot apply the preset's rule")
-        expected = p.num_frames(int(n), p.resolve_fps(fps), v.num_frames)
+        expected = p.num_frames(int(n), p.rate_on(fps), v.num_frames)
         if expected != v.num_frames:
             lines.append(f"preset {p.name}: its rule gives {expected} rows for this audio ({p.shape}); "
                          f"the video has {v.num_frames} frames")

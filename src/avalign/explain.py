@@ -371,7 +371,7 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
         n, file_fps, file_frames, _, audio = _length(source, duration, n_samples, p)
         # a fixed-rate system runs at its rate whatever the file's (an explicit other fps is refused)
         f = p.resolve_fps(fps if (fps is not None or p.fixed_fps is not None) else file_fps)
-        vf = _video_frames(video_frames, file_frames, file_fps, n, p.sample_rate, f, rounding)
+        vf = _video_frames(video_frames, file_frames, file_fps, n, p.sample_rate, f, rounding, fps)
         rows = p.num_frames(n, f, vf)
         spans = p.sources(n, f, vf)  # the spans of the layout that builds the array
         if spans.shape[0] != rows:
@@ -390,7 +390,7 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
     if fps is None and file_fps is None:
         raise InputError("explain needs a frame rate: pass --fps or a video file")
     f = parse_fps(fps if fps is not None else file_fps)
-    vf = _video_frames(video_frames, file_frames, file_fps, n, ext.sample_rate, f, rounding)
+    vf = _video_frames(video_frames, file_frames, file_fps, n, ext.sample_rate, f, rounding, fps)
     grid = ext.grid(n)
     vgrid = file_grid if (file_grid is not None and f == file_fps and vf == file_frames) else None
     spans, zeros = feature_spans(grid, fps=f, num_frames=vf, method=method, window=window, anchor=anchor,
@@ -404,13 +404,17 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
                        audio=audio)
 
 
-def _video_frames(video_frames, file_frames, file_fps, n, sr, fps, rounding) -> int:
+def _video_frames(video_frames, file_frames, file_fps, n, sr, fps, rounding, explicit=None) -> int:
+    """Video frames to explain: given, else the file's as extract counts them (at an ``explicit`` other rate:
+    the same span at that rate), else ``rounding(duration * fps)``."""
     if video_frames is not None:
         if int(video_frames) <= 0:
             raise InputError(f"bad number of frames {video_frames}: must be positive")
         return int(video_frames)
-    if file_frames is not None and file_fps is not None and Fraction(file_fps) == fps:
-        return int(file_frames)
+    if file_frames is not None and file_fps is not None:
+        from .pipeline import video_frame_count
+
+        return video_frame_count(file_frames, file_fps, explicit, rounding)
     return num_frames_for_duration(Fraction(n, sr), fps, rounding)
 
 

@@ -104,6 +104,16 @@ def make_recipe(preset: str | None = None, *, feature: str | None = None, model=
     return _features.create(feature or "mel", **extra, **options)
 
 
+def video_frame_count(num_frames: int, video_fps, fps=None, rounding: str = "floor") -> int:
+    """Rows a video of ``num_frames`` at ``video_fps`` asks for: its frame count, or at an explicit other
+    ``fps`` the same span counted at that rate, ``rounding(num_frames * fps / video_fps)``."""
+    from .timing import parse_fps, round_number
+
+    if fps is None or parse_fps(fps) == parse_fps(video_fps):
+        return int(num_frames)
+    return round_number(num_frames * parse_fps(fps) / parse_fps(video_fps), rounding)
+
+
 def decode(source, recipe, *, info: MediaInfo | None = None, offset_ms: float = 0.0, channel=None,
            resampler=None) -> tuple[Audio, MediaInfo | None]:
     """The decode stage: ``(audio at the recipe's rate on the video clock, probe of the file or None)``.
@@ -118,4 +128,4 @@ def decode(source, recipe, *, info: MediaInfo | None = None, offset_ms: float = 
     return on_video_clock(audio, offset_ms), info
 
 
-__all__ = ["decode", "make_recipe", "on_video_clock", "read_audio", "versions"]
+__all__ = ["decode", "video_frame_count", "make_recipe", "on_video_clock", "read_audio", "versions"]

@@ -277,6 +277,10 @@ class Preset:
             raise InputError(f"preset {self.name!r} needs a frame rate: pass --fps or a video file")
         return parse_fps(fps)
 
+    def rate_on(self, video_fps) -> Fraction:
+        """The rate the system runs at on a video of ``video_fps`` (its fixed rate when it has one)."""
+        return Fraction(self.fixed_fps) if self.fixed_fps is not None else parse_fps(video_fps)
+
     def request(self, n_samples: int, fps, video_frames: int | None = None) -> Request:
         """The counted :class:`Request` for ``n_samples`` at ``fps`` (the system's rate when fixed)."""
         f = Fraction(self.fixed_fps) if self.fixed_fps is not None else parse_fps(fps)
