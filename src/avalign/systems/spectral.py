@@ -50,6 +50,11 @@ def start_index_25(frame_index) -> np.ndarray:
     return np.trunc(80.0 * (i / 25.0)).astype(np.int64)
 
 
+def mel_windows(start, edge: str) -> Windows:
+    """Windows of 16 mel frames from ``start(req)``, laid out ``[80, 16]`` per row as the systems feed them."""
+    return Windows(start=start, size=MEL_STEP, edge=edge, view="channels")
+
+
 def _video_frames_25(req) -> int:
     """The video's frames, or for audio alone the whole 25 fps frames it holds (``n // 640``)."""
     return req.n_samples // SAMPLES_PER_FRAME_25 if req.video_frames is None else int(req.video_frames)
@@ -97,7 +102,7 @@ WAV2LIP = Preset(
     shape="[K, 80, 16], K = ceil((M-15)*fps/80) + 1, M = 1 + n//200",
     reader=LIBROSA_07, feature=Wav2LipMel(),
     count=lambda req: len(wav2lip_starts(req)),
-    layout=Windows(start=wav2lip_starts, size=MEL_STEP, edge="shift", view="channels"),
+    layout=mel_windows(wav2lip_starts, "shift"),
     options_spec=pad_mode("reflect"), file_name="mel_chunks.npy",
     too_short="Wav2Lip needs at least 16 mel frames (3000 samples, 187.5 ms)")
 """Wav2Lip inference: mel chunks for any fps.
@@ -131,10 +136,9 @@ WAV2LIP_SYNCNET = Preset(
     system="Wav2Lip expert discriminator training (Rudrabha/Wav2Lip, color_syncnet_train.py)",
     rule="window i = mel[s:s+16], s = int(80*i/25), with frames i..i+4; windows short of mel or frames skipped",
     shape="[N, 80, 16], N = #{i <= V-5 : int(80i/25)+16 <= M} (0 if V <= 15)",
-    reader=LIBROSA_07, feature=Wav2LipMel(), fixed_fps=Fraction(25),
-    count=lambda req: len(syncnet_train_starts(req)),
-    layout=Windows(start=syncnet_train_starts, size=MEL_STEP, edge="zeros", view="channels"),
-    options_spec=pad_mode("reflect"), file_name="syncnet_mels.npy",
+    reader=LIBROSA_07, feature=Wav2LipMel(), fixed_fps=Fraction(25), options_spec=pad_mode("reflect"),
+    count=lambda req: len(syncnet_train_starts(req)), layout=mel_windows(syncnet_train_starts, "zeros"),
+    file_name="syncnet_mels.npy",
     too_short="the discriminator needs more than 15 video frames and 16 mel frames per window")
 
 
@@ -144,14 +148,12 @@ WAV2LIP_SYNCNET = Preset(
 
 
 SADTALKER = Preset(
-    name="sadtalker",
-    system="SadTalker (OpenTalker/SadTalker, src/generate_batch.py)",
+    name="sadtalker", system="SadTalker (OpenTalker/SadTalker, src/generate_batch.py)",
     rule="audio cut to int(n/640)*640; frame i = mel rows int(80*(i-2)/25)+0..15 clamped to [0, M-1]",
     shape="[T, 80, 16], T = int(n/640)",
     reader=LIBROSA_07, feature=Wav2LipMel(whole=SAMPLES_PER_FRAME_25), fixed_fps=Fraction(25),
     count=lambda req: int(req.n_samples / (req.sample_rate / 25)),
-    layout=Windows(start=lambda req: start_index_25(np.arange(req.rows) - 2), size=MEL_STEP, edge="clamp",
-                   view="channels"),
+    layout=mel_windows(lambda req: start_index_25(np.arange(req.rows) - 2), "clamp"),  # frame i starts at i - 2
     options_spec=pad_mode("constant"), file_name="indiv_mels.npy",
     too_short="SadTalker needs one whole 25 fps frame (640 samples, 40 ms)")
 
@@ -162,8 +164,7 @@ SADTALKER = Preset(
 
 
 SYNCNET = Preset(
-    name="syncnet",
-    system="syncnet_python (joonson/syncnet_python, SyncNetInstance.py)",
+    name="syncnet", system="syncnet_python (joonson/syncnet_python, SyncNetInstance.py)",
     rule="window v = MFCC13 frames [4v, 4v+20) (python_speech_features on int16), with frames v..v+4",
     shape="[N, 13, 20], N = min(V, n//640) - 5",
     reader=Reader(scale="int16"), feature=PsfMfcc(), fixed_fps=Fraction(25),
@@ -199,7 +200,7 @@ SYNCTALK_MEL = Preset(
     shape="[N, 80, 16], N = int((M-16)/3.2) + 6, M = 1 + n//200",
     feature=Wav2LipMel(), fixed_fps=Fraction(25),  # librosa unpinned (>= 0.10): soxr, zero padding
     count=lambda req: len(synctalk_starts(req)),
-    layout=Windows(start=synctalk_starts, size=MEL_STEP, edge="shift", view="channels"),
+    layout=mel_windows(synctalk_starts, "shift"),
     options_spec=pad_mode("constant"), file_name="aud_ave_mel.npy",
     too_short="SyncTalk needs at least 16 mel frames (3000 samples)")
 
