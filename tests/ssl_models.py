@@ -86,14 +86,14 @@ def model_dirs() -> dict:
     return _DIRS
 
 
-REAL_SPEECH = Path(__import__("os").environ.get(
-    "AVALIGN_REAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "real")) / "musetalk_eng.wav"
+REAL_SPEECH = "musetalk_eng.wav"
 
 
 def speech(seconds: float, *, offset: float = 0.0):
     """``seconds`` of the real 60 s speech file (float32, 16 kHz) from ``offset`` seconds."""
     from avalign.media import load_audio
+    from helpers.real import real_file
 
-    x = load_audio(REAL_SPEECH).samples
+    x = load_audio(real_file(REAL_SPEECH)).samples
     a = int(round(offset * 16000))
     return x[a:a + int(round(seconds * 16000))].copy()
