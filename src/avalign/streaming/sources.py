@@ -185,7 +185,7 @@ class ChunkedFrames(_Store):
     Each call sees ``left`` frames of context before its chunk and ``right``
     frames after it, and is normalised on its own (zero mean, unit variance,
     when the model's processor normalises), as a live system must; the result
-    equals :func:`avalign.stream.offline_chunked` on the whole signal bit for bit.
+    equals :func:`avalign.streaming.offline_chunked` on the whole signal bit for bit.
     """
 
     def __init__(self, extractor, *, chunk: int, left: int, right: int):
