@@ -42,9 +42,12 @@ def read_chunks(source) -> Iterator[np.ndarray]:
             raise InputError("not a framed .npy stream: a chunk does not start with the .npy magic")
         rest = f.read(2)
         version = (rest[0], rest[1]) if len(rest) == 2 else None
-        if version not in ((1, 0), (2, 0), (3, 0)):
+        if version not in ((1, 0), (2, 0)):
             raise InputError(f"unsupported .npy version {version} in a framed stream")
-        shape, fortran, dtype = npy_format._read_array_header(f, version)  # noqa: SLF001 - numpy's header parser
+        read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if dtype.hasobject:
+            raise InputError("framed .npy stream holds objects; only numeric arrays are read")
         count = int(np.prod(shape, dtype=np.int64))
         data = f.read(count * dtype.itemsize)
         if len(data) != count * dtype.itemsize:
