@@ -193,3 +193,55 @@ def test_framed_npy_round_trip():
     assert np.array_equal(read_all(buf.getvalue()), np.concatenate(parts))
     with pytest.raises(InputError):
         list(read_chunks(b"garbage!"))
+
+
+def test_cli_stream_file_and_errors(tmp_path, capsys):
+    from avalign.cli import main
+
+    pcm = tmp_path / "in.pcm"
+    x16 = np.round(SPEECH[:16000] * 20000).astype("<i2")
+    x16.tofile(pcm)
+    out = tmp_path / "rows.npys"
+    assert main(["stream", "--preset", "wav2lip", "--fps", "25", str(pcm), "-o", str(out)]) == 0
+    assert "rows at 25 fps" in capsys.readouterr().err
+    assert np.array_equal(read_all(str(out)), offline(x16.astype(np.float32) / 32768, "wav2lip", fps=25))
+    bad = tmp_path / "bad.npys"
+    assert main(["stream", "--preset", "wav2lip", "--fps", "25", "--rate", "0", str(pcm), "-o", str(bad)]) == 2
+    assert not bad.exists() and not (tmp_path / "bad.npys.part").exists()
+    assert main(["stream", "--preset", "nope", str(pcm), "-o", str(bad)]) == 2
+
+
+def test_rad_nerf_stream_equals_preset_and_restated_loop():
+    pytest.importorskip("transformers")
+    import ssl_models
+    from test_presets_ssl import _rad_nerf_reference, hf
+
+    d = str(ssl_models.model_dirs()["xlsr-53-esperanto"])
+    n = 130 * 320 + 200
+    x = ssl_models.speech(n / 16000, offset=7)
+    s = avalign.stream("rad-nerf-stream", model=d)
+    got = run(s, x, [320, 1, 4000, 77])
+    assert np.array_equal(got, offline(x, "rad-nerf", model=d))
+    fe, model = hf("xlsr-53-esperanto", "AutoModelForCTC")
+    np.testing.assert_allclose(got, _rad_nerf_reference(x, fe, model), rtol=0, atol=1e-4)
+    assert s.lookahead == 20480  # logit 2j+7 arrives with the buffer ending 60 chunks after its 50 start
+
+
+def test_chunked_hubert_stream_equals_offline_chunked():
+    pytest.importorskip("transformers")
+    import ssl_models
+    from avalign.features import Features, create
+    from avalign.streaming import offline_chunked
+
+    d = str(ssl_models.model_dirs()["hubert-large-ls960-ft"])
+    x = ssl_models.speech(1.3, offset=3)
+    s = avalign.stream(feature="hubert", model=d, fps=25, chunk=10, left=20, right=5)
+    got = run(s, x, [320, 3, 2000])
+    ex = create("hubert", model=d)
+    frames = offline_chunked(ex, x, chunk=10, left=20, right=5)
+    want = avalign.align(Features(frames, ex.grid(len(x))), fps=25, duration=Fraction(len(x), 16000),
+                         rounding="floor", method="linear").values
+    assert np.array_equal(got, want)
+    # worst row: i = 5c reads frame 10c, the first of chunk c, made from samples up to (10c + 14) * 320 + 400;
+    # frame i ends at 640 (5c + 1): (chunk + right - 1) * 320 + 400 - 640 = 4240
+    assert s.lookahead == (10 + 5 - 1) * 320 + 400 - 640
