@@ -6,6 +6,7 @@ Quick start::
     info = avalign.probe("clip.mp4")            # exact fps, frame count, start times
     out = avalign.extract("clip.mp4", "wav2lip")   # Wav2Lip's [K, 80, 16] mel chunks
     out = avalign.extract("speech.wav", feature="mel", fps="30000/1001")
+    s = avalign.stream("wav2lip", fps=25); rows = s.push(pcm); rows = s.flush()   # live audio
     out.values, out.grid, out.meta
 """
 
@@ -29,6 +30,13 @@ def presets() -> list[str]:
     return systems.names()
 
 
+def stream(preset: str | None = None, **options):
+    """A :class:`~avalign.streaming.Stream`: push PCM packets, get rows of video frames (see :mod:`avalign.streaming`)."""
+    from .streaming import stream as _stream
+
+    return _stream(preset, **options)
+
+
 def preset(name: str, **options):
     """The preset ``name`` (a :class:`~avalign.systems.Preset`): its rule, shape, count formula."""
     from . import systems
@@ -38,5 +46,5 @@ def preset(name: str, **options):
 
 __all__ = [
     "Aligned", "Audio", "AvalignError", "Features", "FrameGrid", "InputError", "MediaInfo", "SyncResult", "align",
-    "extract", "load_audio", "parse_fps", "preset", "presets", "probe", "sync",
+    "extract", "load_audio", "parse_fps", "preset", "presets", "probe", "stream", "sync",
 ]
