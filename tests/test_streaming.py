@@ -61,7 +61,7 @@ def test_wav2lip_stream_equals_offline(n, sizes, fps):
 @FAST
 @given(n=lengths, sizes=packets, name=st.sampled_from(["sadtalker", "syncnet", "synctalk-mel"]))
 def test_fixed_rate_presets_stream_equal_offline(n, sizes, name):
-    x = SPEECH[:n]
+    x = SPEECH[:max(n, 3840)]  # syncnet's first window needs 6 frames of 25 fps audio
     got = run(avalign.stream(name), x, sizes)
     want = offline(x, name)
     assert got.shape == want.shape and np.array_equal(got, want)
@@ -127,12 +127,15 @@ def test_stated_latencies():
     assert avalign.stream("wav2lip", fps=25).lookahead == 2760  # mel window 16 frames + n_fft/2, minus a frame
     assert avalign.stream("sadtalker").lookahead == 1920
     assert avalign.stream("syncnet").lookahead == 3200  # the count n // 640 - 5 holds 5 frames back
-    assert avalign.stream(feature="mel", fps=25).lookahead == 0  # start-instant interpolation needs frames 4i, 4i+1
+    assert avalign.stream(feature="mel", fps=25, method="linear").lookahead == 0  # start instant: frames 4i, 4i+1
+    # the default reads the middle of the frame's display interval: mel frames 4i+2, 4i+3, whose 400-sample
+    # window ends 40 samples after the frame
+    assert avalign.stream(feature="mel", fps=25).lookahead == 40
 
 
 def test_one_hour_at_ntsc_is_exact():
     """Over an hour at 30000/1001 the count and the last row's time and release point are exact integers."""
-    s = avalign.stream(feature="mel", fps="30000/1001")
+    s = avalign.stream(feature="mel", fps="30000/1001", method="linear")
     n = 16000 * 3600
     rows = s.plan.final_count(n)
     assert rows == 107892 == math.floor(Fraction(n, 16000) * Fraction(30000, 1001))
@@ -235,7 +238,7 @@ def test_chunked_hubert_stream_equals_offline_chunked():
 
     d = str(ssl_models.model_dirs()["hubert-large-ls960-ft"])
     x = ssl_models.speech(1.3, offset=3)
-    s = avalign.stream(feature="hubert", model=d, fps=25, chunk=10, left=20, right=5)
+    s = avalign.stream(feature="hubert", model=d, fps=25, chunk=10, left=20, right=5, method="linear")
     got = run(s, x, [320, 3, 2000])
     ex = create("hubert", model=d)
     frames = offline_chunked(ex, x, chunk=10, left=20, right=5)

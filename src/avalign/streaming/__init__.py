@@ -116,7 +116,7 @@ def _preset_stream(name: str, *, fps, model, device, sample_rate_in, **options) 
 
     p = get_preset(name, **options)
     f = p.resolve_fps(fps)
-    extractor = MFCC(input_scale="int16") if p.feature == "mfcc" else Mel(**WAV2LIP_MEL, pad_mode=p.mel_pad_mode)
+    extractor = MFCC(input_scale="int16") if p.family == "mfcc" else Mel(**WAV2LIP_MEL, pad_mode=p.opts.pad_mode)
     source = SpectralFrames(extractor)
     return Stream(source, PRESET_ROWS[name](p, source, fps=f), fps=f, sample_rate_in=sample_rate_in, name=name)
 

@@ -35,7 +35,7 @@ class RadNerfLogits(_Store):
     def __init__(self, preset, extractor):
         super().__init__()
         self.preset, self.extractor = preset, extractor
-        self.left, self.mid, self.right = preset.left, preset.mid, preset.right
+        self.left, self.mid, self.right = preset.feature.left, preset.feature.mid, preset.feature.right
         self.calls = 0  # non-terminal calls made
         self._frame_shape = None
 
@@ -53,7 +53,7 @@ class RadNerfLogits(_Store):
         return FrameGrid(Fraction(self.sample_rate, CHUNK), 0)
 
     def num_frames(self, n_samples: int) -> int:
-        return self.preset.logit_frames(n_samples)
+        return self.preset.feature.frames(n_samples, self.preset.opts)
 
     def need(self, g):
         """Audio samples after which logit(s) ``g`` are made: the end of their call's buffer."""
@@ -109,7 +109,7 @@ class RadNerfRows:
         return np.zeros(np.shape(j), np.int64)
 
     def final_count(self, n: int) -> int:
-        return self.preset.num_frames(n) if self.preset.logit_frames(n) > 0 else 0
+        return self.preset.num_frames(n) if self.preset.feature.frames(n, self.preset.opts) > 0 else 0
 
     def empty(self) -> np.ndarray:
         return np.zeros((0, self.size) + tuple(self.source.frame_shape), np.float32)
@@ -128,7 +128,7 @@ def rad_nerf_stream(*, fps=None, model=None, device=None, sample_rate_in: int = 
 
     p = get_preset("rad-nerf", **options)
     f = p.resolve_fps(fps)
-    source = RadNerfLogits(p, p.extractor(model, device))
+    source = RadNerfLogits(p, p.feature.extractor(model if model is not None else p.default_model, device))
     return Stream(source, RadNerfRows(p, source), fps=f, sample_rate_in=sample_rate_in, name="rad-nerf-stream",
                   period=MID)
 

@@ -26,7 +26,8 @@ from ..errors import InputError
 from ..timing import num_frames_for_duration
 
 #: Alignment methods a stream runs (``stretch`` needs the clip's length; ``stack``/``pool`` not yet).
-METHODS = ("linear", "nearest", "index")
+METHODS = ("interval", "linear", "nearest", "index")
+_LINEAR = ("interval", "linear")  # interpolated rows (interval: at the middle of each frame's display interval)
 
 
 def end_samples(i, *, sr: int, fps: Fraction):
@@ -49,8 +50,8 @@ class FeatureRows:
         self.source, self.fps, self.method = source, fps, method
         self.sr = source.sample_rate
         self.src = source.grid(0)  # rate and t0 of the feature frames
-        self.edge = edge if edge is not None else ("clamp" if method == "linear" else "zeros")
-        if self.edge == "reflect" or (method == "linear" and self.edge not in ("clamp", "shift", "zeros")):
+        self.edge = edge if edge is not None else ("clamp" if method in _LINEAR else "zeros")
+        if self.edge == "reflect" or (method in _LINEAR and self.edge not in ("clamp", "shift", "zeros")):
             raise InputError(f"edge {self.edge!r} cannot stream with method {method!r}")
         if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window <= 0):
             raise InputError(f"bad window size {window!r}: must be a positive integer")
@@ -79,7 +80,12 @@ class FeatureRows:
         return end_samples(i, sr=self.sr, fps=self.fps)
 
     def _dst_times(self, i):
-        return np.asarray(i, dtype=np.float64) * (self.fps.denominator / self.fps.numerator)
+        """Where rows ``i`` read the features: the frames' start (``linear``, ``nearest``) or the middle of their
+        display interval (``interval``), in the float operations of :func:`avalign.align.display_intervals`."""
+        start = np.asarray(i, dtype=np.float64) * (self.fps.denominator / self.fps.numerator)
+        if self.method == "interval":
+            return 0.5 * (start + (start + float(1 / self.fps)))
+        return start
 
     def _positions(self, i, total: int | None) -> np.ndarray:
         """Float positions of rows ``i`` on the feature frames, as ``np.interp`` finds them offline."""
@@ -107,7 +113,7 @@ class FeatureRows:
     def span(self, i):
         """Feature frames ``[lo, hi)`` row(s) ``i`` read mid-stream (int64 arrays)."""
         c = self.centres(i)
-        if self.method == "linear":
+        if self.method in _LINEAR:
             lo = np.maximum(c, 0)
             return lo, lo + 2
         start = c + self.offset
@@ -125,7 +131,7 @@ class FeatureRows:
     def rows(self, i0: int, i1: int, total: int | None) -> np.ndarray:
         """Rows ``[i0, i1)``; ``total`` is the frame count once the stream has ended (else None)."""
         i = np.arange(i0, i1, dtype=np.int64)
-        if self.method == "linear":
+        if self.method in _LINEAR:
             return self._linear(i, total)
         c = self.centres(i)
         base = self.source.base
@@ -180,7 +186,9 @@ class _PresetRows:
         return np.maximum(s, 0), np.maximum(s + self.size, 1)
 
     def final_starts(self, n: int) -> np.ndarray:
-        return self.preset.starts(n)
+        """The preset's own window starts for ``n`` samples (its layout's index rule)."""
+        req = self.preset.request(n, self.fps)
+        return self.preset.layout.starts(req, req.frames)
 
     def empty(self) -> np.ndarray:
         """No rows, shaped as rows are (``[bins, size]``)."""
@@ -207,9 +215,6 @@ class Wav2LipRows(_PresetRows):
         # chunk i is whole (i < C) once int(i*80/fps) + 16 <= M = 1 + n // 200
         return 200 * (self.open_starts(i) + 15)
 
-    def final_starts(self, n: int) -> np.ndarray:
-        return self.preset.starts(n, self.fps)
-
 
 class SadTalkerRows(_PresetRows):
     """``sadtalker``: frame ``i`` reads mel rows ``int(80 * (i - 2) / 25) + 0..15`` clamped; audio cut to 640 k."""
@@ -225,9 +230,6 @@ class SadTalkerRows(_PresetRows):
     def min_samples(self, i):
         return 640 * (np.asarray(i, dtype=np.int64) + 1)
 
-    def final_starts(self, n: int) -> np.ndarray:
-        return self.preset.starts(self.preset.num_frames(n, self.fps))
-
 
 class SyncNetRows(_PresetRows):
     """``syncnet``: window ``v`` is MFCC frames ``[4v, 4v + 20)``, counted ``n // 640 - 5``."""
@@ -239,9 +241,6 @@ class SyncNetRows(_PresetRows):
 
     def min_samples(self, i):
         return 640 * (np.asarray(i, dtype=np.int64) + 6)
-
-    def final_starts(self, n: int) -> np.ndarray:
-        return self.open_starts(np.arange(self.preset.num_frames(n, self.fps)))
 
 
 class SyncTalkMelRows(_PresetRows):
@@ -258,9 +257,6 @@ class SyncTalkMelRows(_PresetRows):
         # window j = max(i - 2, 0) is unshifted for good once int(80 j / 25) + 16 <= M = 1 + n // 200,
         # which also puts it before the repeated last window (j <= L - 1)
         return 200 * (self.open_starts(i) + 15)
-
-    def final_starts(self, n: int) -> np.ndarray:
-        return self.preset.starts(n)
 
 
 #: preset name -> row plan
