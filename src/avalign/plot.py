@@ -287,7 +287,7 @@ def plot(source, output, preset=None, *, feature: str | None = None, frame: int 
     """Compute :func:`plot_data` and :func:`render` it to ``output`` (PNG). Returns the data."""
     from .store import check_writable
 
-    check_writable(output)
+    check_writable(output, inputs=(source,))
     data = plot_data(source, preset, feature=feature, frame=frame, fps=fps, **options)
     thumbs = decode_thumbnails(source, data["thumb_frames"]) if len(data["thumb_frames"]) else None
     render(data, output, thumbnails=thumbs)

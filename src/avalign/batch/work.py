@@ -91,7 +91,7 @@ def extract_and_save(task: Task, audio, info, ctx: Context, features=None) -> tu
     meta["batch"] = {"id": task.clip.id, "recipe_hash": task.recipe_hash}
     npy = ctx.out_dir / task.output
     npy.parent.mkdir(parents=True, exist_ok=True)
-    save(npy, aligned.values, meta)
+    save(npy, aligned.values, meta, inputs=(task.clip.source,))
     t2 = time.perf_counter()
     throttle = float(os.environ.get(THROTTLE_ENV) or 0)
     if throttle > 0:

@@ -71,9 +71,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    out = check_writable(args.output)
+    inputs = (args.input, args.model)
+    out = check_writable(args.output, inputs=inputs)
     aligned = extract(args.input, **recipe_kwargs(args), **align_kwargs(args))
-    npy, side = save(out, aligned.values, aligned.meta)
+    npy, side = save(out, aligned.values, aligned.meta, inputs=inputs)
     if not args.quiet:
         print(f"{npy}: {list(aligned.values.shape)} {aligned.values.dtype} ({side.name} beside it)")
     return 0
