@@ -189,7 +189,9 @@ class Runner:
                 kw["features"] = self.features(case["file"], case["feature"], kw["model"])
             out = av.extract(source, fps=fps, **which, **kw)
         except av.InputError as exc:
-            return {"error": type(exc).__name__, "message": str(exc)}
+            # the media folder differs between machines; the message is recorded relative to it
+            message = str(exc).replace(str(self.folder), "<real>")
+            return {"error": type(exc).__name__, "message": message}
         return {**digest(out.values), "rows": out.meta["grid"]["num_frames"]}
 
     def close(self):
