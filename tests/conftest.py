@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-REAL = Path(os.environ.get("AVALIGN_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
+from helpers.real import REAL, ROOT, real_folder  # noqa: F401 - REAL and ROOT are used by tests
 
 
 @pytest.fixture(scope="session")
 def real() -> Path:
     """Folder of real media from public talking-head repositories (read-only)."""
-    if not REAL.is_dir():
-        pytest.skip(f"real media folder {REAL} is missing (set AVALIGN_REAL_DATA)")
-    return REAL
+    return real_folder()
 
 
 @pytest.fixture(scope="session")

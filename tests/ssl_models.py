@@ -43,6 +43,12 @@ ARCHS = {
         dict(do_normalize=True, return_attention_mask=True)),
 }
 
+#: preset -> the architecture in :data:`ARCHS` its checkpoint has
+PRESET_ARCH = {"er-nerf-hubert": "hubert-large-ls960-ft", "geneface-hubert": "hubert-large-ls960-ft",
+        "genefacepp-hubert": "hubert-large-ls960-ft", "rad-nerf": "xlsr-53-esperanto",
+        "faceformer": "wav2vec2-base-960h", "hallo": "wav2vec2-base-960h", "aniportrait": "wav2vec2-base-960h",
+        "emotalk": "wav2vec2-large-lv60"}
+
 
 def build(name: str, folder: Path, *, layers: int = 1, seed: int = 0) -> Path:
     """Save a random model of architecture ``name`` with ``layers`` transformer layers into ``folder``."""
@@ -80,14 +86,14 @@ def model_dirs() -> dict:
     return _DIRS
 
 
-REAL_SPEECH = Path(__import__("os").environ.get(
-    "AVALIGN_REAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "real")) / "musetalk_eng.wav"
+REAL_SPEECH = "musetalk_eng.wav"
 
 
 def speech(seconds: float, *, offset: float = 0.0):
     """``seconds`` of the real 60 s speech file (float32, 16 kHz) from ``offset`` seconds."""
     from avalign.media import load_audio
+    from helpers.real import real_file
 
-    x = load_audio(REAL_SPEECH).samples
+    x = load_audio(real_file(REAL_SPEECH)).samples
     a = int(round(offset * 16000))
     return x[a:a + int(round(seconds * 16000))].copy()

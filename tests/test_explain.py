@@ -8,8 +8,11 @@ ones (a Wav2Lip-like start-anchored window of 16 mel frames and a centred
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -20,61 +23,70 @@ from avalign.cli import main
 from avalign.errors import InputError
 from avalign.explain import aligned_sources, explain, feature_spans, frame_sample_spans
 from avalign.features import create
-from avalign.systems import Preset
+from avalign.systems import Option, Preset
+from avalign.systems.layouts import Windows
+from avalign.systems.steps import Step, Wav2LipMel
 
 
-class WindowPreset(Preset):
-    """Wav2Lip-like: 80 Hz mel (centred, n_fft 800, hop 200); row i = mel[s:s+16], s = int(i*80/F);
-    the loop stops at the first window that overruns, whose chunk is the last 16 frames."""
-
-    name = "toy-window"
-    system = "toy (Wav2Lip-like)"
-    rule = "row i is the 16 mel frames starting at int(i*80/fps); the last chunk is the final 16 frames"
-    shape = "[K, 80, 16]"
-
-    @staticmethod
-    def _starts(n, fps):
-        m = 1 + n // 200
-        starts, i = [], 0
-        while True:
-            s = int(i * Fraction(80) / fps)
-            if s + 16 > m:
-                starts.append(m - 16)
-                return starts
-            starts.append(s)
-            i += 1
-
-    def num_frames(self, n_samples, fps, video_frames=None):
-        return len(self._starts(n_samples, Fraction(fps)))
-
-    def sources(self, n_samples, fps, video_frames=None):
-        s = np.asarray(self._starts(n_samples, Fraction(fps)), np.int64)
-        return np.stack([200 * s - 400, 200 * (s + 15) + 400], axis=1)
-
-    def compute(self, audio, *, fps, video_frames, model=None, device=None):
-        return np.zeros((self.num_frames(audio.num_samples, fps), 80, 16), np.float32)
+def _toy_starts(req) -> np.ndarray:
+    """Wav2Lip's loop written plainly: starts int(i*80/fps) until one overruns, then the last 16 frames."""
+    m, starts, i = req.frames, [], 0
+    while True:
+        s = int(i * Fraction(80) / req.fps)
+        if s + 16 > m:
+            starts.append(m - 16)
+            return np.asarray(starts, np.int64)
+        starts.append(s)
+        i += 1
 
 
-class CentredPreset(Preset):
-    """One row per video frame; row i receives the 40 ms centred on the frame's time."""
+#: Wav2Lip-like: 80 Hz mel (centred, n_fft 800, hop 200); row i = mel[s:s+16], s = int(i*80/F); the loop
+#: stops at the first window that overruns, whose chunk is the last 16 frames. A preset is a block of data.
+WINDOW = Preset(
+    name="toy-window", system="toy (Wav2Lip-like)",
+    rule="row i is the 16 mel frames starting at int(i*80/fps); the last chunk is the final 16 frames",
+    shape="[K, 80, 16]", feature=Wav2LipMel(), count=lambda req: len(_toy_starts(req)),
+    layout=Windows(start=_toy_starts, size=16, edge="shift", view="channels"),
+    options_spec={"pad_mode": Option("constant")})
 
-    name = "toy-centred"
-    system = "toy (centred)"
-    rule = "row i is the 640 samples centred on the video frame's time i/fps"
-    shape = "[N, 29]"
 
-    def num_frames(self, n_samples, fps, video_frames=None):
-        if video_frames is not None:
-            return int(video_frames)
-        return math.floor(Fraction(n_samples, 16000) * Fraction(fps))
+@dataclass(frozen=True)
+class Samples(Step):
+    """A toy feature step: one 29-wide zero row per sample; row t sees the 640 samples centred on t."""
 
-    def sources(self, n_samples, fps, video_frames=None):
-        rows = self.num_frames(n_samples, fps, video_frames)
-        c = (np.arange(rows, dtype=np.int64) * 16000 * Fraction(fps).denominator) // Fraction(fps).numerator
-        return np.stack([c - 320, c + 320], axis=1)
+    family: ClassVar[str] = "toy"
+    hop: ClassVar[int] = 1
+    lo: ClassVar[int] = -320
+    hi: ClassVar[int] = 320
 
-    def compute(self, audio, *, fps, video_frames, model=None, device=None):
-        return np.zeros((self.num_frames(audio.num_samples, fps, video_frames), 29), np.float32)
+    def frames(self, n_samples, opts):
+        return n_samples
+
+    def compute(self, audio, req, *, model=None, device=None):
+        return np.zeros((audio.num_samples, 29), np.float32)
+
+
+def _centres(req) -> np.ndarray:
+    f = req.fps
+    return (np.arange(req.rows, dtype=np.int64) * 16000 * f.denominator) // f.numerator
+
+
+#: One row per video frame; row i receives the 40 ms centred on the frame's time.
+CENTRED = Preset(
+    name="toy-centred", system="toy (centred)",
+    rule="row i is the 640 samples centred on the video frame's time i/fps", shape="[N, 29]",
+    feature=Samples(),
+    count=lambda req: int(req.video_frames) if req.video_frames is not None else
+    math.floor(Fraction(req.n_samples, 16000) * req.fps),
+    layout=Windows(start=_centres, view="squeeze"))
+
+
+def WindowPreset():  # noqa: N802 - the toy presets' old spelling, used by test_check and test_plot
+    return WINDOW
+
+
+def CentredPreset():  # noqa: N802
+    return CENTRED
 
 
 # ---------------------------------------------------------------------------
@@ -95,7 +107,7 @@ def test_window_preset_10s_at_25fps():
     text = ex.text()
     assert "preset toy-window (toy (Wav2Lip-like))" in text
     assert "audio 10 s = 160000 samples at 16 kHz; 250 video frames at 25 fps -> 247 rows [K, 80, 16]" in text
-    assert f"rule: {WindowPreset.rule}" in text
+    assert f"rule: {WINDOW.rule}" in text
     first = next(line for line in text.splitlines() if line.startswith("0 "))
     assert first.split() == ["0", "0.0000", "s", "[-400,", "3400)", "[-0.0250,", "0.2125)", "400", "before", "the",
                              "start"]
@@ -114,13 +126,13 @@ def test_centred_preset_marks_edges():
     assert "centred (median start -20.0 ms, centre +0.0 ms" in ex.text()
 
 
-def test_fixed_fps_preset_ignores_given_rate():
-    class Fixed(CentredPreset):
-        name = "toy-fixed"
-        fixed_fps = Fraction(25)
-
-    ex = explain(Fixed(), duration=4, fps=30)
+def test_fixed_fps_preset_refuses_another_rate():
+    fixed = dataclasses.replace(CENTRED, name="toy-fixed", fixed_fps=Fraction(25))
+    ex = explain(fixed, duration=4)
     assert ex.fps == 25 and ex.rows == 100
+    assert explain(fixed, duration=4, fps=25).rows == 100
+    with pytest.raises(InputError, match="runs at 25 fps only"):
+        explain(fixed, duration=4, fps=30)
 
 
 def _explain_contract(p, name):
@@ -128,8 +140,8 @@ def _explain_contract(p, name):
     from avalign.check import diagnose
 
     for seconds in (3.2, 10):
-        ex = explain(name, duration=seconds, fps=25)
-        f = p.resolve_fps(25)
+        f = p.resolve_fps(p.fixed_fps or 25)
+        ex = explain(name, duration=seconds, fps=f)
         n = round(seconds * p.sample_rate)
         vf = math.floor(Fraction(str(seconds)) * f)
         assert ex.rule and ex.rule == p.rule
@@ -150,9 +162,9 @@ def test_every_available_preset_explains(name):
     _explain_contract(avalign.preset(name), name)
 
 
-@pytest.mark.parametrize("cls", [WindowPreset, CentredPreset])
-def test_contract_check_on_toy_presets(cls):
-    _explain_contract(cls(), cls())
+@pytest.mark.parametrize("toy", [WINDOW, CENTRED])
+def test_contract_check_on_toy_presets(toy):
+    _explain_contract(toy, toy)
 
 
 # ---------------------------------------------------------------------------
@@ -161,17 +173,17 @@ def test_contract_check_on_toy_presets(cls):
 
 
 def test_mel_linear_is_centred_with_padding_at_start():
-    ex = explain(feature="mel", duration=10, fps=25)
+    ex = explain(feature="mel", duration=10, fps=25, method="linear")
     assert ex.rows == 250
     r0, r1 = ex.row(0), ex.row(1)
     assert (r0.start, r0.end, r0.pad_before) == (-200, 200, 200)  # centred STFT frame 0
     assert (r1.start, r1.end) == (640 - 200, 640 + 200)  # frame 1 at 40 ms = mel frame 4 exactly
     assert ex.anchoring()[2] == "centred"
-    assert "video frame i takes the feature linearly interpolated at its time i/25 s; clamp beyond the ends" in ex.rule
+    assert "video frame i takes the feature linearly interpolated at its start time i/25 s; clamp beyond the ends" in ex.rule
 
 
 def test_between_frames_linear_uses_two_neighbours():
-    ex = explain(feature="mel", duration=1, fps="30000/1001")
+    ex = explain(feature="mel", duration=1, fps="30000/1001", method="linear")
     t = Fraction(1001, 30000)  # 33.37 ms: between mel frames 3 and 4
     r = ex.row(1)
     assert (r.start, r.end) == (3 * 160 - 200, 4 * 160 + 200)
@@ -247,12 +259,13 @@ def test_explain_real_video_on_the_video_clock(real):
 def test_cli_explain(capsys):
     assert main(["explain", "--feature", "mel", "--duration", "10", "--fps", "25", "--rows", "0,-1"]) == 0
     out = capsys.readouterr().out
-    assert "-> 250 rows" in out and "[-200, 200)" in out and "200 before the start" in out
+    # the default rule (interval): frame 0 shows [0, 40 ms); at its middle, 20 ms, sits mel frame 2 exactly
+    assert "-> 250 rows" in out and "[120, 520)" in out and "interval-centred" in out
     assert main(["explain", "--duration", "1", "--fps", "25", "--json"]) == 0
     import json
 
     d = json.loads(capsys.readouterr().out)
-    assert d["rows"] == 25 and d["table"][0]["pad_before"] == 200 and d["anchoring"] == "centred"
+    assert d["rows"] == 25 and d["table"][0]["pad_before"] == 0 and d["anchoring"] == "interval-centred"
 
 
 @pytest.mark.parametrize("argv", [
@@ -274,10 +287,12 @@ def test_explain_needs_a_length():
         explain(feature="mel", fps=25)
 
 
-def test_explain_refuses_a_preset_without_sources():
-    class NoSources(CentredPreset):
-        name = "toy-nosources"
-        sources = Preset.sources  # the contract's default: not described
-
-    with pytest.raises(InputError, match="does not describe the audio its rows receive"):
-        explain(NoSources(), duration=1, fps=25)
+def test_spans_come_from_the_layout_that_builds_the_array(real):
+    """explain's spans are the preset's own (the layout's indices through the step's frame span): no second source."""
+    p = avalign.preset("wav2lip")
+    ex = explain("wav2lip", duration=3, fps=25)
+    req = p.request(48000, 25)
+    starts = p.layout.starts(req, req.frames)
+    np.testing.assert_array_equal(ex.spans, np.stack([200 * starts - 400, 200 * (starts + 15) + 400], axis=1))
+    out = avalign.extract(avalign.Audio.from_array(np.zeros(48000, np.float32), 16000), "wav2lip", fps=25)
+    np.testing.assert_array_equal(out.spans, ex.spans)

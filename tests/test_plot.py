@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from fractions import Fraction
 
@@ -28,10 +29,10 @@ def test_numbers_for_a_real_clip(real):
     assert d["fps"] == 25 and d["num_frames"] == 331 and d["rows"] == 331 and d["frame"] == 100
     b = d["frame_bounds"]
     assert b.shape == (332,) and np.allclose(b, np.arange(332) / 25)
-    # linear mel: row 100 at 4.0 s is mel frame 400, centred at sample 64000 with a 400-sample window
-    assert d["window_samples"].tolist() == [63800, 64200]
-    assert np.allclose(d["window"], [3.9875, 4.0125])
-    assert d["spans"].shape == (331, 2) and np.allclose(d["spans"][0], [-0.0125, 0.0125])
+    # the default (interval) rule: row 100 shows [4.0, 4.04) s; at its middle, 4.02 s, sits mel frame 402
+    assert d["window_samples"].tolist() == [402 * 160 - 200, 402 * 160 + 200]
+    assert np.allclose(d["window"], [4.0075, 4.0325])
+    assert d["spans"].shape == (331, 2) and np.allclose(d["spans"][0], [0.0075, 0.0325])
     z0, z1 = d["zoom"]
     assert z0 <= 4.0 - 5 / 25 and z1 >= 4.04 + 5 / 25 and z0 <= 3.9875 and z1 >= 4.0125
     assert d["thumb_frames"].tolist() == [98, 99, 100, 101, 102]
@@ -57,9 +58,11 @@ def test_numbers_for_a_variable_rate_clip_with_start_offset(real):
     b = d["frame_bounds"]
     assert b[0] == 0.0 and np.all(np.diff(b) > 0)
     assert not np.allclose(np.diff(b), np.diff(b)[0])  # actual timestamps, not i / fps
-    # linear at the frame's own time 3.0333 s: between mel frames 303 and 304, whose windows together it receives
+    # interval on the frame's own timestamps: the two mel frames around the middle of [b67, b68)
     assert b[67] == pytest.approx(3.03333, abs=1e-4)
-    assert d["window_samples"].tolist() == [303 * 160 - 200, 304 * 160 + 200]
+    mid = (b[67] + b[68]) / 2 * 100  # the middle of the frame's display interval, in mel frames
+    first, last = math.floor(mid), math.ceil(mid)
+    assert d["window_samples"].tolist() == [first * 160 - 200, last * 160 + 200]
 
 
 def test_audio_only_needs_fps(real):
@@ -77,7 +80,7 @@ def test_thumbnails_decode(real):
 def test_png_for_a_real_mp4(real, tmp_path, capsys):
     out = tmp_path / "plot.png"
     assert main(["plot", str(real / "synctalk_short_demo.mp4"), "--frame", "100", "-o", str(out)]) == 0
-    assert "row 100 of 331 receives 3.9875-4.0125 s" in capsys.readouterr().out
+    assert "row 100 of 331 receives 4.0075-4.0325 s" in capsys.readouterr().out
     assert out.is_file() and 50_000 < out.stat().st_size < 3_000_000
     assert png_size(out) == (1300, 950)
     assert not list(tmp_path.glob(".*.tmp"))

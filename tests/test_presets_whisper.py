@@ -11,7 +11,6 @@ random-initialised with the real architectures.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from fractions import Fraction
 
@@ -20,10 +19,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import avalign
+from avalign.systems.whisper import musetalk_plan
 from avalign import systems
 from avalign.errors import AudioTooShortError, InputError
 from avalign.features import whisper as W
 from avalign.media import Audio, load_audio
+from helpers.whisper_models import openai_model, save_openai
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -99,20 +100,6 @@ def chunk_total(length, fps):
 # -- fixtures -----------------------------------------------------------------
 
 
-def openai_model(n_state, n_head, n_layer, seed):
-    dims = openai_whisper.model.ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=n_state,
-                                                n_audio_head=n_head, n_audio_layer=n_layer, n_vocab=64,
-                                                n_text_ctx=16, n_text_state=n_state, n_text_head=n_head,
-                                                n_text_layer=1)
-    torch.manual_seed(seed)
-    return openai_whisper.model.Whisper(dims).eval(), dims
-
-
-def save_openai(model, dims, path):
-    torch.save({"dims": dataclasses.asdict(dims), "model_state_dict": model.state_dict()}, path)
-    return path
-
-
 def openai_encode(model):
     """openai-whisper's encoder on one (80, 3000) mel: embeddings + every block output (pre final LN)."""
     def run(mel):
@@ -171,7 +158,7 @@ def test_count_formulas_match_the_loops(n, fps):
 
 def test_float_quirks_are_kept():
     # 0.58 s: floor((9280/16000)*50) is 28 in floats, 29 exactly; the system keeps 28 encoder frames
-    _, kept, _, _ = systems.get("musetalk-v15").plan(9280, 25)
+    _, kept, _, _ = musetalk_plan(9280, 25)
     assert kept == math.floor((9280 / 16000) * 50) == 28 and 9280 // 320 == 29
     # 18560 samples at 25 fps: floor(1.16 * 25) = 28 in floats (29 exactly)
     assert systems.get("musetalk-v15").num_frames(18560, Fraction(25)) == 28
@@ -189,13 +176,13 @@ def test_rows_equal_the_loops_on_any_states(n, fps):
     v15 = systems.get("musetalk-v15")
     segs = iter(range(0, n, 480000))
     ref = musetalk_v15_loop(np.zeros(n, np.float32), fps, lambda seg: states[(k := next(segs) // 320):k + 1500])
-    got = v15.assemble(states, n, f)
+    got = v15.arrange(states, n, f)
     assert got.shape == (v15.num_frames(n, f), 50, 384) == ref.shape
     assert np.array_equal(got, ref)
     for name in OPENAI_FAMILY:
         p = systems.get(name)
         rate = 25 if name == "latentsync" else fps
-        got = p.assemble(states, n, Fraction(rate))
+        got = p.arrange(states, n, Fraction(rate))
         assert got.shape == (p.num_frames(n, Fraction(rate)), 50, 384)
         assert np.array_equal(got, feature2chunks(states, rate, 384))
         src = p.sources(n, Fraction(rate))
@@ -223,7 +210,7 @@ def test_options_and_refusals():
     with pytest.raises(InputError):
         systems.get("musetalk-v15").num_frames(160000, Fraction(50))  # the system's last window overruns
     p = systems.get("musetalk-v15")
-    assert p.file_name and p.needs_model and p.feature == "whisper"
+    assert p.file_name and p.needs_model and p.family == "whisper"
     # too short for one frame: refused before any model is loaded
     with pytest.raises(AudioTooShortError):
         p.apply(Audio.from_array(np.zeros(600, np.float32), 16000), fps=25, model="/nonexistent")
@@ -276,7 +263,9 @@ def test_latentsync_small(real, tmp_path):
     path = save_openai(model, dims, tmp_path / "small.pt")
     audio = load_audio(real / "carlini_sample.wav", 16000)
     ref = feature2chunks(openai_feature_array(audio.samples, openai_encode(model)), 25, 768)
-    got = systems.get("latentsync", size="small").apply(audio, fps=30, model=str(path))  # its fps is fixed
+    with pytest.raises(InputError, match="runs at 25 fps only"):  # its fps is fixed: another one is refused
+        systems.get("latentsync", size="small").apply(audio, fps=30, model=str(path))
+    got = systems.get("latentsync", size="small").apply(audio, model=str(path))
     assert got.values.shape == ref.shape == (systems.get("latentsync").num_frames(audio.num_samples, 25), 30, 768)
     assert max_rel(got.values, ref) < 1e-4
 

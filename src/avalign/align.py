@@ -5,7 +5,13 @@ One call, two steps:
 1. **Mapping** (``method``) gives, for every target frame ``i``, either a row
    resampled onto the target grid or an index into the source rows:
 
-   - ``linear``: time-based linear interpolation at each target time (VOCA, AD-NeRF).
+   - ``interval`` (the default): row ``i`` stands for the audio shown during
+     video frame ``i``, its display interval ``[t_i, t_{i+1})`` on the video
+     clock (the last frame lasts one period; variable-rate videos use their
+     own timestamps): the features linearly interpolated at the interval's
+     middle, ``(t_i + t_{i+1}) / 2``.
+   - ``linear``: time-based linear interpolation at the instant each frame
+     starts, ``t_i`` (VOCA, AD-NeRF; the default before avalign 0.2).
    - ``stretch``: length-based, ``align_corners=True``: position ``i*(T-1)/(N-1)``
      (FaceFormer, Hallo, AniPortrait). Ignores times.
    - ``nearest``: the source frame whose time is nearest (halves to even).
@@ -16,8 +22,8 @@ One call, two steps:
 
 2. **Windows** (``window=size``): each target frame receives ``size`` rows
    around its index, anchored at the ``start``, the ``centre`` or an integer
-   offset (``anchor=-4`` takes ``[c-4, c+size-4)``). After ``linear`` or
-   ``stretch`` the windows run over the resampled rows (index ``i``).
+   offset (``anchor=-4`` takes ``[c-4, c+size-4)``). After ``interval``,
+   ``linear`` or ``stretch`` the windows run over the resampled rows (index ``i``).
 
 Rows outside ``[0, T)`` follow ``edge``: ``zeros``, ``clamp`` (replicate),
 ``reflect``, or ``shift`` (move the window back inside, Wav2Lip's last chunk).
@@ -28,39 +34,18 @@ video's frames and timestamps), ``num_frames``, or ``rounding(duration * fps)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
 from .errors import InputError
-from .features.base import Features
+from .framed import EDGES, Aligned, Features, interpolate_linear, stretch, take, windows
 from .timing import FrameGrid, num_frames_for_duration, parse_fps, round_number
 
-METHODS = ("linear", "stretch", "nearest", "index", "stack", "pool")
-EDGES = ("zeros", "clamp", "reflect", "shift")
+METHODS = ("interval", "linear", "stretch", "nearest", "index", "stack", "pool")
+#: The default alignment method of extract, explain, plot and batch.
+DEFAULT_METHOD = "interval"
 ANCHORS = ("start", "centre", "center")
-
-
-@dataclass(frozen=True)
-class Aligned:
-    """Features on video frames.
-
-    ``values`` has shape ``(N, ...)`` for the ``N = grid.num_frames`` target
-    frames; ``meta`` is JSON-able (the sidecar's content).
-    """
-
-    values: np.ndarray
-    grid: FrameGrid
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.values.shape[0])
-
-    @property
-    def shape(self) -> tuple:
-        return tuple(self.values.shape)
 
 
 def target_grid(*, fps=None, num_frames: int | None = None, duration=None, rounding: str = "round",
@@ -101,93 +86,24 @@ def index_map(src: FrameGrid, dst: FrameGrid, *, method: str = "index") -> np.nd
     raise InputError(f"index_map: bad method {method!r}")
 
 
-def take(values: np.ndarray, idx: np.ndarray, *, edge: str = "zeros") -> np.ndarray:
-    """``values[idx]`` along axis 0 with out-of-range indices handled by ``edge``.
+def display_intervals(grid: FrameGrid) -> tuple[np.ndarray, np.ndarray]:
+    """``(start, end)`` seconds of each video frame's display interval ``[t_i, t_{i+1})``, shapes ``(N,)``.
 
-    ``idx`` may have any shape; the result has shape ``idx.shape + values.shape[1:]``.
-    ``shift`` is only meaningful for windows and acts as ``clamp`` here.
+    The last frame (and every frame of a constant-rate grid) lasts one period.
     """
-    t = values.shape[0]
-    if edge not in EDGES:
-        raise InputError(f"bad edge policy {edge!r}; expected one of {', '.join(EDGES)}")
-    if idx.size == 0:
-        return np.zeros(idx.shape + values.shape[1:], values.dtype)
-    if t == 0:
-        if edge == "zeros":
-            return np.zeros(idx.shape + values.shape[1:], values.dtype)
-        raise InputError("no feature frames to align")
-    if edge in ("clamp", "shift"):
-        return values[np.clip(idx, 0, t - 1)]
-    if edge == "reflect":
-        if t == 1:
-            return values[np.zeros_like(idx)]
-        period = 2 * (t - 1)
-        m = np.mod(idx, period)
-        return values[np.where(m >= t, period - m, m)]
-    inside = (idx >= 0) & (idx < t)
-    out = values[np.clip(idx, 0, t - 1)]
-    out[~inside] = 0
-    return out
+    start = grid.times()
+    end = start + float(grid.period)
+    if grid.timestamps is not None and grid.num_frames > 1:
+        end[:-1] = start[1:]
+    return start, end
 
 
-def windows(values: np.ndarray, centres: np.ndarray, *, size: int, anchor="start", edge: str = "zeros") -> np.ndarray:
-    """For each index ``c`` in ``centres``, ``size`` rows starting at ``c + offset``.
-
-    ``anchor``: ``"start"`` (offset 0), ``"centre"`` (offset ``-(size // 2)``)
-    or an integer offset. Returns shape ``(len(centres), size, ...)``.
-    """
-    if size <= 0:
-        raise InputError(f"bad window size {size}")
-    if anchor == "start":
-        offset = 0
-    elif anchor in ("centre", "center"):
-        offset = -(size // 2)
-    elif isinstance(anchor, (int, np.integer)):
-        offset = int(anchor)
-    else:
-        raise InputError(f"bad window anchor {anchor!r}; expected 'start', 'centre' or an integer offset")
-    starts = np.asarray(centres, dtype=np.int64) + offset
-    if edge == "shift":
-        starts = np.clip(starts, 0, max(values.shape[0] - size, 0))
-    idx = starts[:, None] + np.arange(size, dtype=np.int64)[None, :]
-    return take(values, idx, edge=edge)
-
-
-def interpolate_linear(values: np.ndarray, src_times: np.ndarray, dst_times: np.ndarray,
-                       *, edge: str = "clamp") -> np.ndarray:
-    """Linear interpolation along axis 0 from ``src_times`` to ``dst_times`` (seconds).
-
-    Outside the source span: ``clamp`` holds the edge rows (``np.interp``), ``zeros`` gives 0.
-    """
-    t = values.shape[0]
-    flat = values.reshape(t, -1).astype(np.float64, copy=False)
-    if t == 1:
-        out = np.repeat(flat, len(dst_times), axis=0)
-    else:
-        pos = np.interp(dst_times, src_times, np.arange(t, dtype=np.float64))
-        lo = np.clip(np.floor(pos).astype(np.int64), 0, t - 2)
-        w = (pos - lo)[:, None]
-        out = flat[lo] * (1.0 - w) + flat[lo + 1] * w
-    if edge == "zeros":
-        outside = (dst_times < src_times[0]) | (dst_times > src_times[-1])
-        out[outside] = 0.0
-    elif edge not in ("clamp", "shift"):
-        raise InputError(f"edge {edge!r} is not supported by linear interpolation; use 'clamp' or 'zeros'")
-    return out.reshape((len(dst_times),) + values.shape[1:]).astype(values.dtype, copy=False)
-
-
-def stretch(values: np.ndarray, n: int) -> np.ndarray:
-    """Length-based linear stretch to ``n`` rows, ``align_corners=True`` (first and last rows pinned)."""
-    t = values.shape[0]
-    if n == 1 or t == 1:
-        pos = np.zeros(n)
-    else:
-        pos = np.arange(n, dtype=np.float64) * ((t - 1) / (n - 1))
-    lo = np.clip(np.floor(pos).astype(np.int64), 0, max(t - 2, 0))
-    hi = np.minimum(lo + 1, t - 1)
-    w = (pos - lo).reshape((n,) + (1,) * (values.ndim - 1))
-    out = values[lo].astype(np.float64) * (1.0 - w) + values[hi].astype(np.float64) * w
-    return out.astype(values.dtype, copy=False)
+def interval_rows(values: np.ndarray, src: FrameGrid, dst: FrameGrid, *, edge: str = "clamp") -> np.ndarray:
+    """Rows of the ``interval`` method, ``(N, ...)``: the features linearly interpolated at the middle of
+    each target frame's display interval (:func:`display_intervals`); beyond the features' span the edge
+    rows are held (``zeros``: zero rows)."""
+    start, end = display_intervals(dst)
+    return interpolate_linear(values, src.times(), 0.5 * (start + end), edge="zeros" if edge == "zeros" else "clamp")
 
 
 def _group_size(src: FrameGrid, dst: FrameGrid, k: int | None) -> int:
@@ -199,7 +115,7 @@ def _group_size(src: FrameGrid, dst: FrameGrid, k: int | None) -> int:
     return int(ratio)
 
 
-def align(features: Features, *, fps=None, num_frames: int | None = None, method: str = "linear",
+def align(features: Features, *, fps=None, num_frames: int | None = None, method: str = DEFAULT_METHOD,
           duration=None, rounding: str = "round", video: FrameGrid | None = None, window: int | None = None,
           anchor="start", edge: str | None = None, k: int | None = None) -> Aligned:
     """Map ``features`` (values ``(T, ...)`` on ``features.grid``) onto ``N`` target frames.
@@ -212,7 +128,9 @@ def align(features: Features, *, fps=None, num_frames: int | None = None, method
     num_frames : int, optional
         Exact number of target frames.
     method : str
-        One of ``linear``, ``stretch``, ``nearest``, ``index``, ``stack``, ``pool``.
+        One of ``interval`` (default: the mean over each frame's display interval),
+        ``linear`` (interpolation at each frame's start), ``stretch``, ``nearest``,
+        ``index``, ``stack``, ``pool``.
     duration : float or Fraction, optional
         Seconds to cover when ``num_frames`` is not given (default: the
         features' own span ``T / rate``); counted with ``rounding``.
@@ -226,7 +144,7 @@ def align(features: Features, *, fps=None, num_frames: int | None = None, method
         Where the window sits relative to each frame's index.
     edge : str, optional
         ``zeros``, ``clamp``, ``reflect`` or ``shift``; default ``clamp`` for
-        ``linear`` and ``zeros`` otherwise.
+        ``interval`` and ``linear``, ``zeros`` otherwise.
     k : int, optional
         Group size for ``stack`` / ``pool`` (default ``rate / fps``).
 
@@ -243,10 +161,15 @@ def align(features: Features, *, fps=None, num_frames: int | None = None, method
         duration = Fraction(src.num_frames) / src.rate
     dst = target_grid(fps=fps, num_frames=num_frames, duration=duration, rounding=rounding, video=video)
     if edge is None:
-        edge = "clamp" if method == "linear" else "zeros"
+        edge = "clamp" if method in ("interval", "linear") else "zeros"
     n = dst.num_frames
     centres: np.ndarray
-    if method == "linear":
+    if method == "interval":
+        if vals.shape[0] == 0:
+            raise InputError("no feature frames to align")
+        rows = interval_rows(vals, src, dst, edge=edge)
+        centres = np.arange(n, dtype=np.int64)
+    elif method == "linear":
         rows = interpolate_linear(vals, src.times(), dst.times(), edge=edge)
         centres = np.arange(n, dtype=np.int64)
     elif method == "stretch":
@@ -276,5 +199,5 @@ def align(features: Features, *, fps=None, num_frames: int | None = None, method
     return Aligned(np.ascontiguousarray(out), dst, meta)
 
 
-__all__ = ["Aligned", "align", "index_map", "interpolate_linear", "stretch", "take", "target_grid", "windows",
-           "round_number"]
+__all__ = ["Aligned", "DEFAULT_METHOD", "METHODS", "align", "display_intervals", "index_map", "interpolate_linear",
+           "interval_rows", "stretch", "take", "target_grid", "windows", "round_number"]

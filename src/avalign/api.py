@@ -7,108 +7,21 @@ feature and align it to the video's frames (or to ``fps``).
 
 from __future__ import annotations
 
-import functools
 import os
-import sys
-from fractions import Fraction
 from typing import Any
 
-from . import features as _features
 from . import systems as _systems
-from .align import Aligned, align as _align
-from .features import Features
+from .align import DEFAULT_METHOD, Aligned, align as _align
 from .errors import InputError, NoAudioError
-from .media import Audio, MediaInfo, load_audio, probe
+from .features import Features
+from .media import Audio, MediaInfo
+from .pipeline import _check_recipe_options, decode, video_frame_count, make_recipe, on_video_clock, read_audio, versions
 from .timing import FrameGrid, fraction_str, parse_fps, round_number
-
-
-def versions() -> dict:
-    """Versions of avalign and of the libraries that shaped the numbers."""
-    out = {}
-    for name in ("avalign", "numpy", "scipy", "av", "soxr", "resampy", "torch", "transformers"):
-        if name in ("resampy", "torch", "transformers") and name not in sys.modules:
-            continue
-        v = _version(name)
-        if v is not None:
-            out[name] = v
-    return out
-
-
-@functools.lru_cache(maxsize=None)
-def _version(name: str) -> str | None:
-    """Installed version of a distribution (cached: reading package metadata costs ~6 ms)."""
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _check_recipe_options(*, method, edge, rounding, anchor, window) -> None:
-    """Refuse bad alignment options before any decoding (InputError)."""
-    from .align import ANCHORS, EDGES, METHODS
-    from .timing import ROUNDINGS
-
-    if method not in METHODS:
-        raise InputError(f"unknown alignment method {method!r}; expected one of {', '.join(METHODS)}")
-    if edge is not None and edge not in EDGES:
-        raise InputError(f"bad edge policy {edge!r}; expected one of {', '.join(EDGES)}")
-    if rounding not in ROUNDINGS:
-        raise InputError(f"unknown rounding rule {rounding!r}; expected one of {', '.join(ROUNDINGS)}")
-    if not (anchor in ANCHORS or (isinstance(anchor, int) and not isinstance(anchor, bool))):
-        raise InputError(f"bad window anchor {anchor!r}; expected 'start', 'centre' or an integer offset")
-    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window <= 0):
-        raise InputError(f"bad window size {window!r}: must be a positive integer")
-
-
-def read_audio(source, recipe, *, info: MediaInfo | None = None, channel=None, resampler=None) -> Audio:
-    """The audio ``extract`` computes on: ``source`` (a path or Audio) at ``recipe``'s rate.
-
-    A preset reads files as its system does (:meth:`Preset.read_audio`); a
-    feature decodes with soxr and the mean of the channels unless ``resampler``
-    / ``channel`` say otherwise. An :class:`Audio` is only resampled.
-    """
-    is_preset = isinstance(recipe, _systems.Preset)
-    sr = recipe.sample_rate
-    if isinstance(source, Audio):
-        if source.sample_rate == sr:
-            return source
-        from .media import resample
-
-        resampler = resampler or (recipe.resampler if is_preset else "soxr_hq")
-        return Audio(resample(source.samples, orig_sr=source.sample_rate, target_sr=sr, resampler=resampler),
-                     sr, source.start, source.scale, dict(source.meta))
-    if is_preset:
-        return recipe.read_audio(source, info=info, channel=channel, resampler=resampler)
-    return load_audio(source, sr, channel="mean" if channel is None else channel, resampler=resampler or "soxr_hq",
-                      scale=getattr(recipe, "input_scale", "float"), info=info)
-
-
-def on_video_clock(audio: Audio, offset_ms: float = 0.0) -> Audio:
-    """``audio`` padded or trimmed so that sample 0 sits at video frame 0, after moving it ``offset_ms`` later."""
-    try:
-        offset = Fraction(str(offset_ms)) / 1000
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"bad offset {offset_ms!r} ms") from None
-    if abs(offset) > audio.duration:
-        raise InputError(f"offset of {float(offset_ms):g} ms is longer than the audio ({float(audio.duration):.3f} s)")
-    return audio.shifted(offset).on_clock(0)
-
-
-def make_recipe(preset: str | None = None, *, feature: str | None = None, model=None, device=None, **options):
-    """The preset object or the feature extractor that ``extract`` would use."""
-    if preset is not None and feature is not None:
-        raise InputError("give either a preset or a feature, not both")
-    if preset is not None:
-        return _systems.get(preset, **options)
-    extra = {k: v for k, v in (("model", model), ("device", device)) if v is not None}
-    return _features.create(feature or "mel", **extra, **options)
 
 
 def extract(source, preset: str | None = None, *, feature: str | None = None, fps=None,
             num_frames: int | None = None, model=None, device=None, offset_ms: float = 0.0,
-            method: str = "linear", window: int | None = None, anchor="start", edge: str | None = None,
+            method: str = DEFAULT_METHOD, window: int | None = None, anchor="start", edge: str | None = None,
             rounding: str = "floor", resampler: str | None = None, channel: int | str | None = None,
             recipe=None, info: MediaInfo | None = None, features: Features | None = None,
             **options: Any) -> Aligned:
@@ -154,36 +67,39 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
     fps_given = parse_fps(fps) if fps is not None else None
     if num_frames is not None and (isinstance(num_frames, bool) or int(num_frames) <= 0):
         raise InputError(f"bad number of frames {num_frames}: must be positive")
-    if not isinstance(source, Audio):
-        info = info if info is not None else probe(source)
-        if info.audio is None:
-            raise NoAudioError(f"{os.fspath(source)}: no audio stream")
+    if not isinstance(source, Audio) and info is None:
+        from .media import probe
+
+        info = probe(source)  # an unreadable file fails before any model is built
+    if info is not None and info.audio is None and not isinstance(source, Audio):
+        raise NoAudioError(f"{os.fspath(source)}: no audio stream")
     recipe = recipe if recipe is not None else make_recipe(preset, feature=feature, model=model,
                                                           device=device, **options)
     is_preset = isinstance(recipe, _systems.Preset)
-    audio = read_audio(source, recipe, info=info, channel=channel, resampler=resampler)
+    if is_preset and recipe.fixed_fps is not None:
+        recipe.resolve_fps(fps_given)  # refuse another explicit rate before decoding
+    audio, info = decode(source, recipe, info=info, offset_ms=offset_ms, channel=channel, resampler=resampler)
     source_name = audio.meta.get("source", "<array>") if isinstance(source, Audio) else os.fspath(source)
     video = info.video if info is not None else None
-
-    audio = on_video_clock(audio, offset_ms)
 
     fps_f = fps_given if fps_given is not None else (video.fps if video is not None else None)
     vgrid: FrameGrid | None = None
     video_frames = None
     if video is not None:
         vgrid = video.grid()
-        video_frames = video.num_frames
-        if fps is not None and fps_f != video.fps:
-            # an explicit rate overrides the video's: same span, frames counted at the new rate
-            video_frames = round_number(video.num_frames * fps_f / video.fps, rounding)
-            vgrid = None
+        video_frames = video_frame_count(video.num_frames, video.fps, fps_given, rounding)
+        if fps_given is not None and fps_given != video.fps:
+            vgrid = None  # an explicit rate overrides the video's: same span, frames counted at the new rate
     if num_frames is not None:  # validated at the top
         video_frames = int(num_frames)
         if vgrid is not None and vgrid.num_frames != video_frames:
             vgrid = vgrid.with_frames(video_frames)
 
     if is_preset:
-        aligned = recipe.apply(audio, fps=fps_f, video_frames=video_frames, model=model, device=device)
+        # a fixed-rate system runs at its own rate whatever the video's (an explicit other --fps was refused above)
+        run_fps = fps_given if recipe.fixed_fps is not None else fps_f
+        aligned = recipe.apply(audio, fps=run_fps, video_frames=video_frames, model=model, device=device)
+        fps_f = aligned.grid.rate
         recipe_dict = {"preset": recipe.name, **recipe.options}
         source_grid = None
     else:
@@ -202,7 +118,7 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
         "avalign": "feature file",
         "source": source_name,
         "preset": recipe.name if is_preset else None,
-        "feature": recipe.feature if is_preset else recipe.name,
+        "feature": recipe.family if is_preset else recipe.name,
         "recipe": recipe_dict,
         "model": None if model is None else str(model),
         "grid": aligned.grid.to_dict(),
@@ -223,4 +139,4 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
         "fps": None if fps_f is None else fraction_str(fps_f),
         "versions": versions(),
     }
-    return Aligned(aligned.values, aligned.grid, meta)
+    return Aligned(aligned.values, aligned.grid, meta, spans=aligned.spans)

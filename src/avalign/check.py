@@ -20,9 +20,9 @@ from fractions import Fraction
 import numpy as np
 
 from .errors import InputError, NoVideoError
-from .media import load_audio, probe
+from .media import probe
 from .store import load
-from .timing import FrameGrid, fraction_str, psf_num_frames, stft_num_frames
+from .timing import FrameGrid, fraction_str
 
 #: Frame rates a feature file is commonly (and wrongly) made for.
 COMMON_FPS = (Fraction(25), Fraction(30), Fraction(24), Fraction(60), Fraction(30000, 1001),
@@ -78,28 +78,27 @@ def _fps(f: Fraction) -> str:
 def native_counts(n16: int) -> list[tuple[str, int, str]]:
     """Native frame counts of the common feature families for ``n16`` samples at 16 kHz.
 
-    Returns ``(family, count, sentence)`` triples; the sentence explains the
-    count with its formula.
+    Returns ``(family, count, sentence)`` triples; each count is asked of the
+    extractor or preset step that produces it (no formula is restated here).
     """
-    conv = max((n16 - 80) // 320, 0) if n16 >= 400 else 0
-    out = [
+    from .features import create
+    from .systems.steps import DeepSpeechLogits, PsfMfcc, Wav2LipMel
+    from .timing import ssl_num_frames, whisper_num_frames
+
+    conv, whisper = ssl_num_frames(n16), whisper_num_frames(n16)
+    ds, w2l, mfcc = DeepSpeechLogits().frames(n16, None), Wav2LipMel().frames(n16, None), PsfMfcc().frames(n16, None)
+    mel = create("mel", n_fft=400, hop_length=160).num_frames(n16)
+    return [
         ("wav2vec2", conv, f"wav2vec2/HuBERT/WavLM give (n-80)//320 = {conv} frames at 50 Hz, "
                            f"not n/320 = {n16 / 320:.6g}"),
-        ("whisper", n16 // 320, f"the Whisper encoder trimmed to the audio gives n//320 = {n16 // 320} frames "
-                                f"at 50 Hz"),
-        ("deepspeech", -(-psf_num_frames(n16, frame_len=400, step=160) // 2),
-         f"DeepSpeech logits give ceil(mfcc_frames/2) = {-(-psf_num_frames(n16, frame_len=400, step=160) // 2)}"
-         f" frames at 50 Hz"),
-        ("wav2lip-mel", stft_num_frames(n16, n_fft=800, hop=200),
-         f"Wav2Lip's mel gives 1 + n//200 = {stft_num_frames(n16, n_fft=800, hop=200)} frames at 80 Hz"),
-        ("mel", stft_num_frames(n16, n_fft=400, hop=160),
-         f"a centred 10 ms mel gives 1 + n//160 = {stft_num_frames(n16, n_fft=400, hop=160)} frames at 100 Hz"),
-        ("whisper-mel", n16 // 160, f"Whisper's log-mel gives n//160 = {n16 // 160} frames at 100 Hz"),
-        ("mfcc", psf_num_frames(n16, frame_len=400, step=160),
-         f"python_speech_features MFCC gives 1 + ceil((n-400)/160) = {psf_num_frames(n16, frame_len=400, step=160)}"
-         f" frames at 100 Hz"),
+        ("whisper", whisper["encoder"], f"the Whisper encoder trimmed to the audio gives n//320 = "
+                                        f"{whisper['encoder']} frames at 50 Hz"),
+        ("deepspeech", ds, f"DeepSpeech logits give ceil(mfcc_frames/2) = {ds} frames at 50 Hz"),
+        ("wav2lip-mel", w2l, f"Wav2Lip's mel gives 1 + n//200 = {w2l} frames at 80 Hz"),
+        ("mel", mel, f"a centred 10 ms mel gives 1 + n//160 = {mel} frames at 100 Hz"),
+        ("whisper-mel", whisper["mel"], f"Whisper's log-mel gives n//160 = {whisper['mel']} frames at 100 Hz"),
+        ("mfcc", mfcc, f"python_speech_features MFCC gives 1 + ceil((n-400)/160) = {mfcc} frames at 100 Hz"),
     ]
-    return out
 
 
 def _count_variants(x: Fraction) -> dict[str, int]:
@@ -129,7 +128,7 @@ def diagnose(rows: int, *, n_samples: int, sample_rate: int, fps, video_frames: 
     d = Fraction(n_samples, sample_rate)
     n16 = n_samples if sample_rate == 16000 else -(-n_samples * 16000 // sample_rate)
     if expected is None:
-        expected = preset.num_frames(n_samples, preset.resolve_fps(fps), video_frames) if preset else video_frames
+        expected = preset.num_frames(n_samples, preset.rate_on(fps), video_frames) if preset else video_frames
     if rows == expected:
         return []
     out: list[str] = []
@@ -189,7 +188,7 @@ def diagnose(rows: int, *, n_samples: int, sample_rate: int, fps, video_frames: 
         if (preset is not None and other.name == preset.name) or other.sample_rate != sample_rate:
             continue
         try:
-            c = other.num_frames(n_samples, other.resolve_fps(fps), video_frames)
+            c = other.num_frames(n_samples, other.rate_on(fps), video_frames)
         except Exception:  # noqa: BLE001 - a rule that cannot apply here explains nothing
             continue
         if c == rows:
@@ -260,6 +259,38 @@ def _offset_line(info) -> tuple[float, str | None]:
                  f"frame ({off * float(v.fps):+.2f} frames)")
 
 
+def _preset_time_error(p, n: int, sr: int, fps, v, rows: int):
+    """How the audio each preset row receives sits against the video frame it is paired with (row i, frame i).
+
+    The offset of row i is the centre of its sample span (the preset's own
+    :meth:`~avalign.systems.Preset.sources`) minus the middle of frame i's
+    display interval. A system's window anchoring gives a constant offset;
+    the time error is how far each row strays from that constant. It fails the
+    check only when the rows were made for another rate than the video's. Returns
+    ``(max error s, ok, line, reason or None)``.
+    """
+    from .align import display_intervals
+
+    f = p.rate_on(fps)
+    spans = p.sources(n, f, v.num_frames)
+    k = min(rows, v.num_frames)
+    start, end = display_intervals(v.grid())
+    offset = (spans[:k].sum(axis=1) / (2 * sr)) - 0.5 * (start[:k] + end[:k])
+    median = float(np.median(offset))
+    err = np.abs(offset - median)
+    max_err = float(err.max())
+    worst = int(np.argmax(err))
+    line = (f"time error per frame: rows' audio sits {median * 1000:+.3f} ms from their video frames' centres "
+            f"(the system's anchoring); max {max_err * 1000:.3f} ms from that, at row {worst}, over {k} rows")
+    if v.vfr:
+        return max_err, True, (f"note: preset {p.name} assumes constant {_fps(f)} fps; this variable-rate video's "
+                               f"frames are up to {max_err * 1000:.3f} ms from i/fps ({line})"), None
+    if f != v.fps and max_err > 0.5 / float(v.fps):  # a system's own edge quirks (Wav2Lip's last chunk) are reported only
+        return max_err, False, line, (f"rows drift up to {max_err * 1000:.3f} ms from their video frames (more than "
+                                      f"half a frame): made for {_fps(f)} fps, the video is {_fps(v.fps)} fps")
+    return max_err, True, line, None
+
+
 def check(video, features, *, preset=None) -> CheckReport:
     """Compare a feature file against a video's frames.
 
@@ -299,14 +330,17 @@ def _check_plain(info, video, values, preset) -> CheckReport:
     p = _resolve_preset(preset)
     if info.audio is None:
         raise InputError(f"{video}: no audio stream, so the rows cannot be checked against its audio")
-    sr = p.sample_rate if p else 16000
-    audio = load_audio(video, sr, resampler=p.resampler if p else "soxr_hq", scale=p.scale if p else "float")
+    from .pipeline import make_recipe, read_audio
+
+    recipe = p if p is not None else make_recipe(feature="mel")
+    sr = recipe.sample_rate
+    audio = read_audio(video, recipe, info=info)  # the reader extract uses (a preset reads as its system does)
     n = audio.num_samples  # the whole stream, as a tool that ignores the container offset reads it
     n_clock = audio.on_clock(0).num_samples  # from the first video frame, as avalign extract reads it
     lines = []
     head = f"audio {float(audio.duration):.6g} s = {n} samples at {_khz(sr)}"
     if p is not None:
-        f = p.resolve_fps(v.fps)
+        f = p.rate_on(v.fps)
         expected = p.num_frames(n, f, v.num_frames)
         lines.append(f"{head}; preset {p.name} ({p.shape}) gives {expected} rows for {v.num_frames} video frames "
                      f"at {_fps(v.fps)} fps; the file has {rows} rows (no sidecar)")
@@ -363,7 +397,7 @@ def _check_sidecar(info, values, meta, preset) -> CheckReport:
     if p is not None:
         if n is None:
             raise InputError("the sidecar does not record the audio length; cannot apply the preset's rule")
-        expected = p.num_frames(int(n), p.resolve_fps(fps), v.num_frames)
+        expected = p.num_frames(int(n), p.rate_on(fps), v.num_frames)
         if expected != v.num_frames:
             lines.append(f"preset {p.name}: its rule gives {expected} rows for this audio ({p.shape}); "
                          f"the video has {v.num_frames} frames")
@@ -372,7 +406,12 @@ def _check_sidecar(info, values, meta, preset) -> CheckReport:
     ok = rows == expected
     reasons: list[str] = []
     max_err = None
-    if grid is not None and rows and grid.num_frames == rows and rows == v.num_frames:
+    if p is not None and n is not None and rows == expected and rows:
+        max_err, ok, line, reason = _preset_time_error(p, int(n), int(sr), fps, v, rows)
+        lines.append(line)
+        if reason:
+            reasons.append(reason)
+    elif grid is not None and rows and grid.num_frames == rows and rows == v.num_frames:
         err = np.abs(grid.times() - vgrid.times())
         max_err = float(err.max())
         if p is not None and v.vfr:

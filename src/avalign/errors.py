@@ -27,6 +27,14 @@ class NoVideoError(MediaError):
     """The file has no video stream where one is needed."""
 
 
+class OutputError(InputError):
+    """An output that must not or cannot be written: an input, a device, a system folder, a full disk."""
+
+
+class BudgetError(InputError):
+    """A request whose memory, estimated from its shapes before allocating, exceeds the budget."""
+
+
 class AudioTooShortError(InputError):
     """The audio is shorter than what a feature or model needs (its receptive field)."""
 

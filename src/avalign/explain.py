@@ -22,6 +22,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from .align import DEFAULT_METHOD
 from .errors import InputError
 from .timing import FrameGrid, fraction_str, num_frames_for_duration, parse_fps
 
@@ -83,6 +84,8 @@ class Explanation:
     zero_rows: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
     times: np.ndarray | None = None
+    #: The decoded audio on the video clock when a media file was explained (for plot; not part of the answer).
+    audio: object = field(default=None, repr=False, compare=False)
 
     @property
     def duration(self) -> float:
@@ -117,8 +120,9 @@ class Explanation:
         """Median over rows of (span start - frame time, span centre - frame time) in ms, and a word for it.
 
         ``centred`` when the span's centre is within a quarter of its length of
-        the frame's time, ``start-anchored`` when its start is (and its centre
-        lies later), else ``shifted``.
+        the frame's time, ``interval-centred`` when it is that close to the
+        middle of the frame's display interval, ``start-anchored`` when its
+        start is (and its centre lies later), else ``shifted``.
         """
         if self.rows == 0:
             return 0.0, 0.0, "empty"
@@ -130,8 +134,11 @@ class Explanation:
         if abs(centre_off) < 1000 / self.sample_rate:  # within a sample: rounding of the frame's time
             centre_off = 0.0
         length = float(np.median(e - s)) * 1000
-        if abs(centre_off) <= length / 4:
+        half_frame = 500 / float(self.fps)
+        if abs(centre_off) <= length / 4 and abs(centre_off) < abs(centre_off - half_frame):
             word = "centred"
+        elif abs(centre_off - half_frame) <= length / 4:
+            word = "interval-centred"  # on the middle of the frame's display interval (the default rule)
         elif abs(start_off) <= length / 4 and centre_off > 0:
             word = "start-anchored"
         else:
@@ -210,7 +217,7 @@ def frame_sample_spans(grid: FrameGrid) -> np.ndarray:
     return np.stack([starts, starts + grid.window], axis=1)
 
 
-def aligned_sources(grid: FrameGrid, *, fps, num_frames: int, method: str = "linear", window: int | None = None,
+def aligned_sources(grid: FrameGrid, *, fps, num_frames: int, method: str = DEFAULT_METHOD, window: int | None = None,
                     anchor="start", edge: str | None = None, k: int | None = None, video: FrameGrid | None = None):
     """Which feature frames each of ``num_frames`` video frames receives under an alignment rule.
 
@@ -230,7 +237,7 @@ def aligned_sources(grid: FrameGrid, *, fps, num_frames: int, method: str = "lin
     out = align(idx, fps=fps, num_frames=num_frames, method=method, window=window, anchor=anchor, edge=edge,
                 k=k, video=video).values.reshape(num_frames, -1)
     zeros = (out == 0).sum(axis=1)
-    used = np.where(out == 0, np.nan, out - 1)
+    used = np.where(out == 0, np.nan, np.round(out - 1, 6))  # a weight of 1e-6 is float noise, not a source
     with np.errstate(invalid="ignore"):
         lo = np.floor(np.nanmin(np.where(np.isnan(used), np.inf, used), axis=1))
         hi = np.ceil(np.nanmax(np.where(np.isnan(used), -np.inf, used), axis=1))
@@ -265,9 +272,12 @@ def alignment_rule(*, method: str, fps, rate, window=None, anchor="start", edge=
     fps_s, rate_s = fraction_str(parse_fps(fps)), f"{float(rate):g}"
     if "/" in fps_s:
         fps_s = f"({fps_s})"
-    edge = edge or ("clamp" if method == "linear" else "zeros")
-    if method == "linear":
-        text = f"video frame i takes the feature linearly interpolated at its time i/{fps_s} s"
+    edge = edge or ("clamp" if method in ("interval", "linear") else "zeros")
+    if method == "interval":
+        text = (f"video frame i takes the feature linearly interpolated at the middle of its display interval "
+                f"[t_i, t_i+1) (t_i = i/{fps_s} s, or the frame's timestamp)")
+    elif method == "linear":
+        text = f"video frame i takes the feature linearly interpolated at its start time i/{fps_s} s"
     elif method == "stretch":
         text = "the T feature frames are stretched to N rows (align_corners: first and last pinned)"
     elif method == "nearest":
@@ -293,21 +303,21 @@ def alignment_rule(*, method: str, fps, rate, window=None, anchor="start", edge=
 # ---------------------------------------------------------------------------
 
 
-def _length(source, duration, n_samples, sample_rate, resampler="soxr_hq", scale="float"):
-    """``(n_samples, fps, video_frames, video_grid)`` from a media file, a duration or a sample count
-    (the last three None without a video)."""
+def _length(source, duration, n_samples, recipe):
+    """``(n_samples, fps, video_frames, video_grid, audio)`` from a media file (decoded by the shared
+    pipeline stage, as extract reads it), a duration or a sample count (the last four None without a file)."""
     if source is not None:
-        from .media import load_audio, probe
+        from .pipeline import decode
 
-        info = probe(source)
-        # as extract reads it: on the video clock, sample 0 at the first video frame
-        audio = load_audio(source, sample_rate, resampler=resampler, scale=scale).on_clock(0)
+        audio, info = decode(source, recipe)
         v = info.video
-        return audio.num_samples, (v.fps if v else None), (v.num_frames if v else None), (v.grid() if v else None)
+        return (audio.num_samples, (v.fps if v else None), (v.num_frames if v else None), (v.grid() if v else None),
+                audio)
+    sample_rate = recipe.sample_rate
     if n_samples is not None:
         if int(n_samples) <= 0:
             raise InputError(f"bad number of samples {n_samples}: must be positive")
-        return int(n_samples), None, None, None
+        return int(n_samples), None, None, None, None
     if duration is None:
         raise InputError("explain needs a duration (--duration), a number of samples or a media file")
     try:
@@ -316,11 +326,11 @@ def _length(source, duration, n_samples, sample_rate, resampler="soxr_hq", scale
         raise InputError(f"bad duration {duration!r}: expected seconds, e.g. 10 or 3.833375") from None
     if d <= 0:
         raise InputError(f"bad duration {duration!r}: must be greater than 0")
-    return round(d * sample_rate), None, None, None
+    return round(d * sample_rate), None, None, None, None
 
 
 def explain(preset=None, *, feature: str | None = None, source=None, duration=None, n_samples: int | None = None,
-            fps=None, video_frames: int | None = None, method: str = "linear", window: int | None = None,
+            fps=None, video_frames: int | None = None, method: str = DEFAULT_METHOD, window: int | None = None,
             anchor="start", edge: str | None = None, k: int | None = None, rounding: str = "floor",
             **options) -> Explanation:
     """Explain what audio each output row of a preset or an aligned feature receives.
@@ -358,14 +368,12 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
         from . import systems
 
         p = preset if isinstance(preset, Preset) else systems.get(preset, **options)
-        n, file_fps, file_frames, _ = _length(source, duration, n_samples, p.sample_rate, p.resampler, p.scale)
-        f = p.resolve_fps(fps if fps is not None else file_fps)
-        vf = _video_frames(video_frames, file_frames, file_fps, n, p.sample_rate, f, rounding)
+        n, file_fps, file_frames, _, audio = _length(source, duration, n_samples, p)
+        # a fixed-rate system runs at its rate whatever the file's (an explicit other fps is refused)
+        f = p.resolve_fps(fps if (fps is not None or p.fixed_fps is not None) else file_fps)
+        vf = _video_frames(video_frames, file_frames, file_fps, n, p.sample_rate, f, rounding, fps)
         rows = p.num_frames(n, f, vf)
-        try:
-            spans = np.asarray(p.sources(n, f, vf), dtype=np.int64).reshape(-1, 2)
-        except NotImplementedError:
-            raise InputError(f"preset {p.name!r} does not describe the audio its rows receive (no sources())") from None
+        spans = p.sources(n, f, vf)  # the spans of the layout that builds the array
         if spans.shape[0] != rows:
             raise AssertionError(f"preset {p.name}: sources() gives {spans.shape[0]} rows, num_frames {rows}")
         notes = []
@@ -373,17 +381,16 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
             notes.append(f"note: {p.name} assumes {fraction_str(p.fixed_fps)} fps; the file is "
                          f"{fraction_str(file_fps)} fps")
         subject = f"preset {p.name}" + (f" ({p.system})" if p.system else "")
-        return Explanation(subject, p.rule, p.shape, rows, n, p.sample_rate, f, vf, spans, None, notes)
+        return Explanation(subject, p.rule, p.shape, rows, n, p.sample_rate, f, vf, spans, None, notes, audio=audio)
 
     from . import features as _features
 
     ext = _features.create(feature, **options)
-    n, file_fps, file_frames, file_grid = _length(source, duration, n_samples, ext.sample_rate,
-                                       scale=getattr(ext, "input_scale", "float"))
+    n, file_fps, file_frames, file_grid, audio = _length(source, duration, n_samples, ext)
     if fps is None and file_fps is None:
         raise InputError("explain needs a frame rate: pass --fps or a video file")
     f = parse_fps(fps if fps is not None else file_fps)
-    vf = _video_frames(video_frames, file_frames, file_fps, n, ext.sample_rate, f, rounding)
+    vf = _video_frames(video_frames, file_frames, file_fps, n, ext.sample_rate, f, rounding, fps)
     grid = ext.grid(n)
     vgrid = file_grid if (file_grid is not None and f == file_fps and vf == file_frames) else None
     spans, zeros = feature_spans(grid, fps=f, num_frames=vf, method=method, window=window, anchor=anchor,
@@ -393,16 +400,21 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
     shape = f"[{vf}{', ' + str(window) if window else ''}, ...]"
     times = vgrid.times() if vgrid is not None and vgrid.timestamps is not None else None
     notes = ["note: variable frame rate: rows sit at the video's actual frame times"] if times is not None else []
-    return Explanation(f"feature {feature}", rule, shape, vf, n, ext.sample_rate, f, vf, spans, zeros, notes, times)
+    return Explanation(f"feature {feature}", rule, shape, vf, n, ext.sample_rate, f, vf, spans, zeros, notes, times,
+                       audio=audio)
 
 
-def _video_frames(video_frames, file_frames, file_fps, n, sr, fps, rounding) -> int:
+def _video_frames(video_frames, file_frames, file_fps, n, sr, fps, rounding, explicit=None) -> int:
+    """Video frames to explain: given, else the file's as extract counts them (at an ``explicit`` other rate:
+    the same span at that rate), else ``rounding(duration * fps)``."""
     if video_frames is not None:
         if int(video_frames) <= 0:
             raise InputError(f"bad number of frames {video_frames}: must be positive")
         return int(video_frames)
-    if file_frames is not None and file_fps is not None and Fraction(file_fps) == fps:
-        return int(file_frames)
+    if file_frames is not None and file_fps is not None:
+        from .pipeline import video_frame_count
+
+        return video_frame_count(file_frames, file_fps, explicit, rounding)
     return num_frames_for_duration(Fraction(n, sr), fps, rounding)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import InputError, require
 from .explain import explain
-from .media import load_audio, probe
+from .media import Audio, probe
 from .timing import fraction_str
 
 #: Feature kinds drawn as they are; other recipes are drawn over a plain log-mel.
@@ -81,7 +81,7 @@ def plot_data(source, preset=None, *, feature: str | None = None, frame: int | N
     ex = explain(preset, feature=feature, source=source, fps=fps, **options)
     f = Fraction(ex.fps)
     sr = ex.sample_rate
-    audio = load_audio(source, sr).on_clock(0)
+    audio = ex.audio  # decoded once, by the pipeline's reader, as extract reads it
     x = np.asarray(audio.samples, np.float64)
     if audio.scale == "int16":
         x = x / 32768.0
@@ -121,8 +121,10 @@ def plot_data(source, preset=None, *, feature: str | None = None, frame: int | N
     heat_opts = options if feature in _DRAWABLE else {}
     known = {k: v for k, v in heat_opts.items() if k not in ("method", "window", "anchor", "edge", "k", "rounding")}
     ext = _features.create(heat_kind, **known)
-    feats = ext.extract(audio if audio.scale == "float" or heat_kind != "mel" else
-                        load_audio(source, ext.sample_rate).on_clock(0))
+    if audio.scale != "float" and heat_kind == "mel":  # an int16 reader (syncnet, DeepSpeech): display in float
+        audio = Audio(np.asarray(audio.samples, np.float32) / 32768.0, audio.sample_rate, audio.start, "float",
+                      dict(audio.meta))
+    feats = ext.extract(audio)
     heat = feats.values.reshape(feats.values.shape[0], -1)
     if preset is not None:
         label = f"log-mel for display ({getattr(ex, 'subject', '')} uses its own features)"
@@ -285,7 +287,7 @@ def plot(source, output, preset=None, *, feature: str | None = None, frame: int 
     """Compute :func:`plot_data` and :func:`render` it to ``output`` (PNG). Returns the data."""
     from .store import check_writable
 
-    check_writable(output)
+    check_writable(output, inputs=(source,))
     data = plot_data(source, preset, feature=feature, frame=frame, fps=fps, **options)
     thumbs = decode_thumbnails(source, data["thumb_frames"]) if len(data["thumb_frames"]) else None
     render(data, output, thumbnails=thumbs)

@@ -42,19 +42,38 @@ def click_track(num_samples: int, click_samples, *, sample_rate: int = 16000, le
 
 def write_clip(path, *, fps="30000/1001", num_frames: int = 90, bright_frames=(45,), sample_rate: int = 16000,
                audio: np.ndarray | None = None, audio_delay: float = 0.0, video_codec: str = "libx264",
-               audio_codec: str = "aac", size: int = 64) -> dict:
-    """Write a clip whose audio clicks exactly when ``bright_frames`` are shown.
+               audio_codec: str = "aac", size: int = 64, click_shift: float = 0.0,
+               frame_times=None, click_phase: float = 0.0) -> dict:
+    """Write a clip whose audio clicks when ``bright_frames`` are shown.
+
+    Each click sits ``click_phase`` of its bright frame's display interval
+    after the frame appears (0: the instant it appears; 0.5: the middle).
 
     ``audio_delay`` (seconds, >= 0) starts the audio stream that much later
     than the video stream (its first packet's timestamp), keeping the click
-    content aligned to the bright frames unless ``audio`` is given. Returns the
+    content aligned to the bright frames unless ``audio`` is given.
+    ``click_shift`` (seconds, either sign) puts each click that much after its
+    bright frame instead: a clip out of sync by a known amount. ``frame_times``
+    (seconds from frame 0, increasing, ``num_frames`` of them) gives the frames
+    those timestamps instead of ``i / fps``: a variable-rate clip. Returns the
     facts a test needs: fps, frame count, click times (seconds on the video clock).
     """
     import av
 
     fps_f = parse_fps(fps)
-    duration = Fraction(num_frames) / fps_f
-    click_times = [Fraction(i) / fps_f for i in bright_frames]
+    if frame_times is None:
+        times = [Fraction(i) / fps_f for i in range(num_frames)]
+        time_base = 1 / fps_f
+    else:
+        if len(frame_times) != num_frames:
+            raise ValueError(f"{len(frame_times)} frame times given for {num_frames} frames")
+        time_base = Fraction(1, 90000)
+        times = [Fraction(round(float(t) * 90000), 90000) for t in frame_times]
+    duration = times[-1] + 1 / fps_f
+    ends = times[1:] + [duration]
+    shift = Fraction(click_shift).limit_denominator(10**6)
+    phase = Fraction(click_phase).limit_denominator(1000)
+    click_times = [times[i] + phase * (ends[i] - times[i]) + shift for i in bright_frames]
     if audio is None:
         n = int(duration * sample_rate)
         clicks = [round((t - Fraction(audio_delay).limit_denominator(10**6)) * sample_rate) for t in click_times]
@@ -64,7 +83,7 @@ def write_clip(path, *, fps="30000/1001", num_frames: int = 90, bright_frames=(4
         vs = out.add_stream(video_codec, rate=fps_f)
         vs.width = vs.height = size
         vs.pix_fmt = "yuv420p"
-        vs.time_base = 1 / fps_f
+        vs.time_base = vs.codec_context.time_base = time_base
         if video_codec == "libx264":
             vs.options = {"preset": "ultrafast", "bf": "0"}
         as_ = out.add_stream(audio_codec, rate=sample_rate)
@@ -75,7 +94,7 @@ def write_clip(path, *, fps="30000/1001", num_frames: int = 90, bright_frames=(4
         for i in range(num_frames):
             img = np.full((size, size, 3), 250 if i in bright else 20, np.uint8)
             vf = av.VideoFrame.from_ndarray(img, format="rgb24")
-            vf.pts = i
+            vf.pts = int(times[i] / time_base)
             frames.append(vf)
         for vf in frames:
             for pkt in vs.encode(vf):
@@ -100,6 +119,7 @@ def write_clip(path, *, fps="30000/1001", num_frames: int = 90, bright_frames=(4
     finally:
         out.close()
     return {"fps": fps_f, "num_frames": num_frames, "click_times": [float(t) for t in click_times],
+            "frame_times": [float(t) for t in times],
             "bright_frames": list(bright_frames), "sample_rate": sample_rate, "audio_delay": audio_delay}
 
 

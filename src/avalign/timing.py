@@ -179,6 +179,19 @@ def conv_num_frames(n: int, *, kernels: Sequence[int], strides: Sequence[int]) -
     return length
 
 
+#: The conv front end of wav2vec2 / HuBERT / WavLM (conventions.md, B3): kernels and strides in samples.
+SSL_KERNELS, SSL_STRIDES = (10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2)
+
+
+def ssl_num_frames(n: int) -> int:
+    """Frames of the wav2vec2 / HuBERT conv front end for ``n`` samples: ``(n - 400)//320 + 1`` (0 below 400).
+
+    The same number as ``(n - 80)//320`` (``expected_T`` of ``get_hubert_from_16k_speech``,
+    RAD-NeRF's streamed logits) for every ``n >= 80``; 1 s gives 49, not 50.
+    """
+    return conv_num_frames(int(n), kernels=SSL_KERNELS, strides=SSL_STRIDES)
+
+
 def conv_receptive_field(kernels: Sequence[int], strides: Sequence[int]) -> tuple[int, int]:
     """``(window, hop)`` in samples of a conv stack: frame ``k`` sees ``[k*hop, k*hop + window)``."""
     window, jump = 1, 1

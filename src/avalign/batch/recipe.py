@@ -73,7 +73,7 @@ class RecipeSpec:
 
     def build(self):
         """The loaded recipe (Preset or Extractor); done once per worker."""
-        from ..api import make_recipe
+        from ..pipeline import make_recipe
 
         return make_recipe(self.preset, feature=self.feature, model=self.model, device=self.device,
                            **self.options)

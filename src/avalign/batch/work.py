@@ -66,7 +66,7 @@ def decode(task: Task, recipe):
     (Audio, MediaInfo)
         Samples at the recipe's rate and scale, and the file's probe.
     """
-    from ..api import read_audio
+    from ..pipeline import read_audio
     from ..media import probe
 
     info = probe(task.clip.source)
@@ -91,7 +91,7 @@ def extract_and_save(task: Task, audio, info, ctx: Context, features=None) -> tu
     meta["batch"] = {"id": task.clip.id, "recipe_hash": task.recipe_hash}
     npy = ctx.out_dir / task.output
     npy.parent.mkdir(parents=True, exist_ok=True)
-    save(npy, aligned.values, meta)
+    save(npy, aligned.values, meta, inputs=(task.clip.source,))
     t2 = time.perf_counter()
     throttle = float(os.environ.get(THROTTLE_ENV) or 0)
     if throttle > 0:
@@ -148,7 +148,7 @@ def process_bucket(tasks: list[Task], ctx: Context) -> list[dict]:
     """
     if len(tasks) < 2 or not hasattr(ctx.recipe, "extract_many"):
         return [process(t, ctx) for t in tasks]
-    from ..api import on_video_clock
+    from ..pipeline import on_video_clock
 
     t0 = time.perf_counter()
     rows: dict[int, dict] = {}

@@ -14,7 +14,7 @@ import sys
 from ..errors import AvalignError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("probe", "extract", "presets", "check", "explain", "plot", "batch", "demo")
+COMMANDS = ("probe", "extract", "presets", "check", "explain", "plot", "batch", "sync", "stream", "demo")
 
 
 class _Parser(argparse.ArgumentParser):

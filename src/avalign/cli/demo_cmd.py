@@ -26,7 +26,7 @@ def run(args) -> int:
     sr, seconds, fps = 16000, 10.0, "30000/1001"
     n = int(seconds * sr)
     bright = (60, 150, 240)
-    clicks = [round(i * 1001 / 30000 * sr) for i in bright]
+    clicks = [round((i + 0.5) * 1001 / 30000 * sr) for i in bright]  # in the middle of each bright frame
     audio = speech_like(seconds, sample_rate=sr) * 0.1 + click_track(n, clicks, sample_rate=sr, length=160)
     write_clip(clip, fps=fps, num_frames=int(seconds * 30000 / 1001), bright_frames=bright, audio=audio)
     print(f"wrote {clip}: 10 s of speech-like audio, H.264 at 30000/1001 fps, AAC; clicks on frames {bright}")

@@ -44,8 +44,9 @@ def recipe_kwargs(args) -> dict:
 
 def add_align_arguments(p) -> None:
     """The alignment rule of a --feature (extract, explain, plot)."""
-    p.add_argument("--method", default="linear", help="alignment method for --feature (linear, stretch, nearest,"
-                   " index, stack, pool)")
+    p.add_argument("--method", default="interval",
+                   help="alignment method for --feature: interval (default: mean over each frame's display "
+                        "interval), linear (at each frame's start), stretch, nearest, index, stack, pool")
     p.add_argument("--window", type=int, help="rows per frame (windows) for --feature")
     p.add_argument("--anchor", default="start", help="window anchor: start, centre or an integer offset")
     p.add_argument("--edge", help="edge policy: zeros, clamp, reflect, shift")
@@ -70,9 +71,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    out = check_writable(args.output)
+    inputs = (args.input, args.model)
+    out = check_writable(args.output, inputs=inputs)
     aligned = extract(args.input, **recipe_kwargs(args), **align_kwargs(args))
-    npy, side = save(out, aligned.values, aligned.meta)
+    npy, side = save(out, aligned.values, aligned.meta, inputs=inputs)
     if not args.quiet:
         print(f"{npy}: {list(aligned.values.shape)} {aligned.values.dtype} ({side.name} beside it)")
     return 0

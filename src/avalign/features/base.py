@@ -18,32 +18,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import AudioTooShortError, InputError
+from ..framed import Features
 from ..media import Audio, resample
 from ..timing import FrameGrid
-
-
-@dataclass(frozen=True)
-class Features:
-    """Time-major feature values with their grid.
-
-    ``values`` has shape ``(T, ...)`` with ``T == grid.num_frames``; ``config``
-    is the JSON-able recipe (``{"feature": name, **parameters}``).
-    """
-
-    values: np.ndarray
-    grid: FrameGrid
-    config: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.values.shape[0] != self.grid.num_frames:
-            raise AssertionError(
-                f"{self.config.get('feature', 'feature')}: {self.values.shape[0]} rows for a grid of "
-                f"{self.grid.num_frames} frames"
-            )
-
-    @property
-    def num_frames(self) -> int:
-        return self.grid.num_frames
 
 
 def config_dict(config) -> dict:

@@ -1,7 +1,9 @@
 """Presets (``avalign.presets()`` lists them): faithful recipes of published systems, by name.
 
-``get("wav2lip")`` returns a :class:`Preset` instance. Modules are imported on
-first use so that neural presets load torch only when asked.
+Each preset is a :class:`Preset` (data: reader, feature step, count rule,
+layout, options) defined in one module of this package. ``get("wav2lip")``
+returns it bound to the given options. Modules are imported on first use so
+that neural presets load torch only when asked.
 """
 
 from __future__ import annotations
@@ -9,43 +11,43 @@ from __future__ import annotations
 import importlib
 
 from ..errors import UnknownNameError
-from .base import Preset
+from .base import Option, Preset, Reader, Request
 
-#: name -> "module:Class" in this package.
+#: name -> "module:CONSTANT" in this package.
 REGISTRY: dict[str, str] = {
-    "wav2lip": "spectral:Wav2Lip",
-    "wav2lip-syncnet": "spectral:Wav2LipSyncNet",
-    "sadtalker": "spectral:SadTalker",
-    "syncnet": "spectral:SyncNet",
-    "synctalk-mel": "spectral:SyncTalkMel",
-    "voca": "deepspeech:Voca",
-    "ad-nerf": "deepspeech:ADNeRF",
-    "dinet": "deepspeech:DINet",
-    "nerf-deepspeech": "deepspeech:NeRFDeepSpeech",
-    "rad-nerf": "ssl:RADNeRF",
-    "er-nerf-hubert": "ssl:ERNeRFHubert",
-    "geneface-hubert": "ssl:GeneFaceHubert",
-    "genefacepp-hubert": "ssl:GeneFacePPHubert",
-    "faceformer": "ssl:FaceFormer",
-    "hallo": "ssl:Hallo",
-    "aniportrait": "ssl:AniPortrait",
-    "emotalk": "ssl:EmoTalk",
-    "musetalk-v15": "whisper:MuseTalkV15",
-    "musetalk-v1": "whisper:MuseTalkV1",
-    "latentsync": "whisper:LatentSync",
-    "echomimic": "whisper:EchoMimic",
+    "wav2lip": "spectral:WAV2LIP",
+    "wav2lip-syncnet": "spectral:WAV2LIP_SYNCNET",
+    "sadtalker": "spectral:SADTALKER",
+    "syncnet": "spectral:SYNCNET",
+    "synctalk-mel": "spectral:SYNCTALK_MEL",
+    "voca": "deepspeech:VOCA",
+    "ad-nerf": "deepspeech:AD_NERF",
+    "dinet": "deepspeech:DINET",
+    "nerf-deepspeech": "deepspeech:NERF_DEEPSPEECH",
+    "rad-nerf": "ssl:RAD_NERF",
+    "er-nerf-hubert": "ssl:ER_NERF_HUBERT",
+    "geneface-hubert": "ssl:GENEFACE_HUBERT",
+    "genefacepp-hubert": "ssl:GENEFACEPP_HUBERT",
+    "faceformer": "ssl:FACEFORMER",
+    "hallo": "ssl:HALLO",
+    "aniportrait": "ssl:ANIPORTRAIT",
+    "emotalk": "ssl:EMOTALK",
+    "musetalk-v15": "whisper:MUSETALK_V15",
+    "musetalk-v1": "whisper:MUSETALK_V1",
+    "latentsync": "whisper:LATENTSYNC",
+    "echomimic": "whisper:ECHOMIMIC",
 }
 
 
-def _load(name: str) -> type[Preset] | None:
-    module, cls = REGISTRY[name].split(":")
+def _load(name: str) -> Preset | None:
+    module, const = REGISTRY[name].split(":")
     try:
         mod = importlib.import_module(f"{__name__}.{module}")
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith(f"{__name__}.{module}"):
             return None
         raise
-    return getattr(mod, cls, None)
+    return getattr(mod, const, None)
 
 
 def names(*, available_only: bool = True) -> list[str]:
@@ -54,13 +56,15 @@ def names(*, available_only: bool = True) -> list[str]:
 
 
 def get(name: str, **options) -> Preset:
-    """The preset ``name``, built with ``options``."""
+    """The preset ``name`` bound to ``options`` (unknown options refused, listing the known ones)."""
+    if isinstance(name, Preset):
+        return name.bind(**options) if options else name
     if name not in REGISTRY:
         raise UnknownNameError(f"unknown preset {name!r}; known: {', '.join(names())}")
-    cls = _load(name)
-    if cls is None:
+    preset = _load(name)
+    if preset is None:
         raise UnknownNameError(f"preset {name!r} is not available in this version of avalign")
-    return cls(**options)
+    return preset.bind(**options)
 
 
-__all__ = ["Preset", "REGISTRY", "get", "names"]
+__all__ = ["Option", "Preset", "REGISTRY", "Reader", "Request", "get", "names"]

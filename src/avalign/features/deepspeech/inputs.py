@@ -74,7 +74,7 @@ def mfcc(samples: np.ndarray) -> np.ndarray:
 
 def context_windows(features: np.ndarray, *, num_context: int = NUM_CONTEXT) -> np.ndarray:
     """Rows ``[j - c, j + c]`` of ``features`` (zeros outside) flattened: ``(T, (2c + 1) * D)``."""
-    from ...align import windows
+    from ...framed import windows
 
     t, d = features.shape
     w = windows(features.astype(np.float64), np.arange(t), size=2 * num_context + 1, anchor=-num_context,
