@@ -34,7 +34,7 @@ def avalign_many(arg_lists) -> list[subprocess.CompletedProcess]:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "clip.mp4"
-    synth.write_clip(path, fps="30000/1001", num_frames=60, bright_frames=(30,), audio_delay=0.1)
+    synth.write_clip(path, fps="30000/1001", num_frames=60, bright_frames=(30,), audio_delay=0.1, click_phase=0.5)
     return path
 
 

@@ -1,0 +1,77 @@
+"""Streaming cost: per-push latency (p50 / p99) and real-time factor with 20 ms packets, CPU.
+
+For each recipe, ``--seconds`` of speech-like audio is pushed in 320-sample
+packets (20 ms at 16 kHz); each push is timed. The offline extraction of the
+same audio is timed in the same run, and the ratio (stream total / offline)
+printed. Target: spectral p99 < 2 ms per packet. HuBERT-large is a
+random-initialised model of the real architecture (``--layers`` transformer
+layers, 24 in the checkpoint). Whisper does not stream in this version.
+
+    python3 bench/bench_stream.py --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import avalign  # noqa: E402
+from avalign import synth  # noqa: E402
+from avalign.media import Audio  # noqa: E402
+
+
+def measure(name, make, offline, x, packet=320):
+    s = make()
+    times = []
+    for a in range(0, len(x), packet):
+        t = time.perf_counter()
+        s.push(x[a:a + packet])
+        times.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    s.flush()
+    total = sum(times) + time.perf_counter() - t
+    t = time.perf_counter()
+    offline()
+    off = time.perf_counter() - t
+    ms = np.array(times) * 1000
+    dur = len(x) / 16000
+    print(f"{name:22s} p50 {np.percentile(ms, 50):8.3f} ms  p99 {np.percentile(ms, 99):8.3f} ms  "
+          f"max {ms.max():8.2f} ms  RTF {total / dur:.4f}  stream/offline {total / off:6.2f}  "
+          f"latency {s.latency * 1000:.1f} ms", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--layers", type=int, default=24, help="transformer layers of the HuBERT-large model")
+    ap.add_argument("--no-neural", action="store_true")
+    args = ap.parse_args()
+    x = synth.speech_like(args.seconds, seed=0) if hasattr(synth, "speech_like") else (
+        np.random.default_rng(0).standard_normal(int(args.seconds * 16000)) * 0.1).astype(np.float32)
+    x = np.asarray(x, np.float32)
+    audio = Audio(x, 16000)
+    measure("mel (25 fps)", lambda: avalign.stream(feature="mel", fps=25),
+            lambda: avalign.extract(audio, feature="mel", fps=25), x)
+    measure("wav2lip", lambda: avalign.stream("wav2lip", fps=25), lambda: avalign.extract(audio, "wav2lip", fps=25), x)
+    measure("syncnet", lambda: avalign.stream("syncnet"), lambda: avalign.extract(audio, "syncnet"), x)
+    if args.no_neural:
+        return
+    import ssl_models
+
+    with tempfile.TemporaryDirectory() as d:
+        path = str(ssl_models.build("hubert-large-ls960-ft", Path(d), layers=args.layers))
+        measure(f"hubert-large ({args.layers} layers)", lambda: avalign.stream(feature="hubert", model=path, fps=25),
+                lambda: avalign.extract(audio, feature="hubert", model=path, fps=25), x)
+    print("whisper-tiny: not measured (Whisper streams are not built in this version)")
+
+
+if __name__ == "__main__":
+    main()
