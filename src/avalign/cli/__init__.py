@@ -24,13 +24,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv=None) -> argparse.ArgumentParser:
+    """The parser; with ``argv`` naming a subcommand first, only that subcommand's module is imported
+    (start-up: the others pull in batch, check, explain, plot)."""
     from .. import __version__
 
     parser = _Parser(prog="avalign", description="Audio features that are frame-exact against video.")
     parser.add_argument("--version", action="version", version=f"avalign {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
+    names = argv[:1] if argv and argv[0] in COMMANDS else COMMANDS
+    for name in names:
         try:
             mod = importlib.import_module(f"{__name__}.{name}_cmd")
         except ModuleNotFoundError as exc:
@@ -43,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Entry point; returns the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

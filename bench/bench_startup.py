@@ -1,0 +1,64 @@
+"""Whole-process start-up of ``avalign extract WAV --preset wav2lip --fps 25``.
+
+Runs the command as a subprocess (``/usr/bin/time -v`` for wall and peak RSS) and with
+``python -X importtime`` (sum of top-level imports), alternating this tree's ``src`` with
+``--against`` (another checkout's ``src``, e.g. main's) in one run; prints min over ``--repeat``.
+
+    python bench/bench_startup.py --wav /work/shared/data/real/latentsync_demo1.wav --against /work/main/src
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _cmd(wav: str, out: str) -> list[str]:
+    return [sys.executable, "-c", "from avalign.cli import run; run()", "extract", wav, "--preset", "wav2lip",
+            "--fps", "25", "-o", out, "-q"]
+
+
+def run_once(src: str, wav: str, out: str) -> tuple[float, float, float]:
+    """(wall s, peak RSS MiB, importtime s) of one whole process."""
+    env = dict(os.environ, PYTHONPATH=src)
+    p = subprocess.run(["/usr/bin/time", "-v", *_cmd(wav, out)], capture_output=True, text=True, env=env, check=True)
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+(?:\.\d+)?)", p.stderr)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    seconds = 60 * int(wall.group(1) or 0) + float(wall.group(2))
+    q = subprocess.run([sys.executable, "-X", "importtime", *_cmd(wav, out)[1:]], capture_output=True, text=True,
+                       env=env, check=True)
+    top = sum(int(m.group(1)) for m in re.finditer(r"^import time:\s+\d+ \|\s+(\d+) \| \S", q.stderr, re.M))
+    return seconds, int(rss.group(1)) / 1024, top / 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--wav", required=True)
+    ap.add_argument("--against", help="another src folder to compare with (same run, alternating)")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    trees = {"this": str(SRC)}
+    if args.against:
+        trees["against"] = args.against
+    best = {k: [float("inf")] * 3 for k in trees}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "x.npy")
+        for _ in range(args.repeat):
+            for name, src in trees.items():
+                best[name] = [min(a, b) for a, b in zip(best[name], run_once(src, args.wav, out))]
+    print(f"load: {os.getloadavg()[0]:.2f} (1-min), min of {args.repeat}")
+    for name, (wall, rss, imp) in best.items():
+        print(f"{name:8s} wall {wall:.2f} s  peak RSS {rss:.0f} MiB  importtime {imp:.3f} s")
+    if args.against:
+        print(f"wall ratio against/this: {best['against'][0] / best['this'][0]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
