@@ -316,8 +316,6 @@ def check(video, features, *, preset=None) -> CheckReport:
     values, meta = load(features)
     if values.ndim == 0:
         raise InputError(f"{features}: a scalar, not a feature array with one row per frame")
-    if meta is not None and meta.get("avalign") != "feature file" and "grid" not in meta:
-        meta = None  # a JSON beside the array that is not ours
     if meta is None:
         return _check_plain(info, video, values, preset)
     return _check_sidecar(info, values, meta, preset)
