@@ -80,7 +80,14 @@ class VideoInfo:
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """The first audio stream. Times in seconds on the container clock."""
+    """The first audio stream. Times in seconds on the container clock.
+
+    ``num_samples`` is what the container declares (its index: an MP4's
+    sample table, FLAC's STREAMINFO, a WAV's data size, a Matroska track's
+    ``DURATION`` tag; else the file's duration). ``declared_by`` says which:
+    ``"index"`` (an exact count), ``"tag"`` (milliseconds), or None (an
+    estimate: a shortfall cannot be told from it).
+    """
 
     index: int
     codec: str
@@ -89,6 +96,7 @@ class AudioInfo:
     start_time: Fraction
     num_samples: int
     duration: float
+    declared_by: str | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -259,12 +267,15 @@ def _demux_streams(container, path: str, video, audio) -> tuple[list[int], int]:
     if indexed and audio is not None and audio.duration and audio.start_time is not None:
         tb = Fraction(audio.time_base)
         declared_end = Fraction(audio.start_time + audio.duration) * tb
-        # audio indexes may count samples rather than packets: compare times, allowing a few packets of slack
-        slack = max(Fraction(1, 10), declared_end / 100)
-        if audio_end is None or audio_end < declared_end - slack:
-            got = 0.0 if audio_end is None else float(audio_end)
+        # packets may end a little before the declared end (priming, rounding): the decoder counts exactly
+        # (load_audio); here only what is more than the refusal limit short is refused
+        got = Fraction(0) if audio_end is None else audio_end
+        declared = declared_end - Fraction(audio.start_time) * tb
+        limit = min(Fraction(MAX_MISSING_SECONDS), Fraction(MAX_MISSING_FRACTION) * declared)
+        if declared_end - got > limit:
             raise MediaError(f"{path}: truncated file: its audio stream should last until {float(declared_end):.3f} s "
-                             f"but its data ends at {got:.3f} s")
+                             f"but its data ends at {float(got):.3f} s; refused above {MAX_MISSING_SECONDS:g} s or "
+                             f"{100 * MAX_MISSING_FRACTION:g} % missing (see docs/foundation.md)")
     pts.sort()
     return pts, n_audio
 
@@ -292,6 +303,59 @@ def _check_wav_length(path: str) -> None:
                 pos += 8 + n + (n & 1)
     except OSError:
         return
+
+
+#: Containers whose index gives an audio stream's exact length in samples.
+_EXACT_INDEX = ("mov,mp4", "flac", "wav", "w64", "aiff")
+
+
+def _declared_samples(container, st, sr: int) -> tuple[int, str | None]:
+    """Samples the container declares for audio stream ``st``, and where that comes from (see AudioInfo)."""
+    fmt = container.format.name
+    if st.duration and fmt.startswith(_EXACT_INDEX):
+        return round(Fraction(st.duration) * Fraction(st.time_base) * sr), "index"
+    tag = (st.metadata or {}).get("DURATION") or (st.metadata or {}).get("duration")
+    seconds = _parse_clock(tag) if tag else None
+    if seconds is not None:
+        return round(seconds * sr), "tag"
+    if st.duration:
+        return round(Fraction(st.duration) * Fraction(st.time_base) * sr), None
+    if container.duration:
+        return round(Fraction(container.duration, 1_000_000) * sr), None
+    return 0, None
+
+
+def _parse_clock(text: str) -> Fraction | None:
+    """``"00:00:02.066000000"`` -> seconds (a Fraction); None when it does not parse."""
+    parts = str(text).strip().split(":")
+    if len(parts) != 3:
+        return None
+    try:
+        h, m = int(parts[0]), int(parts[1])
+        sec = Fraction(parts[2])
+    except (ValueError, ZeroDivisionError):
+        return None
+    if h < 0 or not 0 <= m < 60 or not 0 <= sec < 61:
+        return None
+    return h * 3600 + m * 60 + sec
+
+
+#: Audio missing at the end of a cut file (its index declares more than its data holds) is reported in
+#: the sidecar (``audio.missing_samples``) and as a warning up to these limits, and refused above either.
+MAX_MISSING_SECONDS = 1.0
+MAX_MISSING_FRACTION = 0.05
+
+
+def missing_audio_limit(declared: int, sample_rate: int) -> int:
+    """The most samples (at ``sample_rate``) that may be missing from ``declared`` before a file is refused."""
+    return min(int(MAX_MISSING_SECONDS * sample_rate), int(MAX_MISSING_FRACTION * declared))
+
+
+def _missing_audio_error(path: str, missing: int, declared: int, sample_rate: int) -> MediaError:
+    return MediaError(
+        f"{path}: truncated file: its index declares {declared} audio samples ({declared / sample_rate:.3f} s) "
+        f"but {missing} ({missing / sample_rate:.3f} s, {100 * missing / max(declared, 1):.1f} %) are missing; "
+        f"refused above {MAX_MISSING_SECONDS:g} s or {100 * MAX_MISSING_FRACTION:g} % (see docs/foundation.md)")
 
 
 def _rate_from_intervals(pts: list[int], tb: Fraction, base_rate: Fraction | None) -> tuple[Fraction, bool, Fraction]:
@@ -364,15 +428,13 @@ def _probe(container, path: str) -> MediaInfo:
         st = container.streams.audio[0]
         tb = Fraction(st.time_base)
         start = Fraction(st.start_time or 0) * tb
+        if st.codec_context is None or not st.codec_context.sample_rate:
+            raise MediaError(f"{path}: the audio stream has no sample rate (corrupt or truncated header)")
         sr = st.codec_context.sample_rate
-        if st.duration:
-            n = round(Fraction(st.duration) * tb * sr)
-        elif container.duration:
-            n = round(Fraction(container.duration, 1_000_000) * sr)
-        else:
-            n = 0
+        n, declared_by = _declared_samples(container, st, sr)
         channels = st.codec_context.channels if hasattr(st.codec_context, "channels") else st.channels
-        audio = AudioInfo(st.index, st.codec_context.name, sr, channels, start, n, n / sr if sr else 0.0)
+        audio = AudioInfo(st.index, st.codec_context.name, sr, channels, start, n, n / sr if sr else 0.0,
+                          declared_by)
     if video is None and audio is None:
         raise MediaError(f"{path}: no audio or video stream")
     if not duration:
@@ -567,29 +629,38 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
     target = int(sample_rate or src_rate)
     if resampler not in RESAMPLERS:
         raise InputError(f"unknown resampler {resampler!r}; expected one of {', '.join(RESAMPLERS)}")
-    resampler_obj = _Resampler(src_rate, target, resampler, expected_in=info.audio.num_samples)
+    declared = info.audio.num_samples
+    # a header may lie (a FLAC STREAMINFO or an MP4 index declaring hours in a few bytes): the buffer is sized
+    # from the declared count only as far as the file's size makes it plausible, and grows beyond that
+    resampler_obj = _Resampler(src_rate, target, resampler, expected_in=min(declared, _plausible_samples(path)))
     container = _open(path)
     stream = container.streams.audio[0]
     first_pts = None
     n_decoded = 0
+    decode_error = None
     try:
         for frame in container.decode(stream):
             if first_pts is None and frame.pts is not None:
                 first_pts = Fraction(frame.pts) * Fraction(stream.time_base)
             mono = _frame_to_mono(frame, channel)
             # trailing encoder padding beyond the declared stream duration
-            if info.audio.num_samples and n_decoded + mono.shape[0] > info.audio.num_samples:
-                mono = mono[: max(info.audio.num_samples - n_decoded, 0)]
+            if declared and n_decoded + mono.shape[0] > declared:
+                mono = mono[: max(declared - n_decoded, 0)]
             n_decoded += mono.shape[0]
             if mono.shape[0]:
                 resampler_obj.push(mono)
     except av.error.FFmpegError as exc:
-        raise MediaError(f"{os.fspath(path)}: truncated or corrupt audio stream after {n_decoded} samples "
-                         f"({_reason(exc)})") from None
+        if not (info.audio.declared_by and n_decoded):
+            raise MediaError(f"{os.fspath(path)}: truncated or corrupt audio stream after {n_decoded} samples "
+                             f"({_reason(exc)})") from None
+        decode_error = _reason(exc)  # the data ends (or breaks) early: counted as missing below
     finally:
         container.close()
     if n_decoded == 0:
         raise MediaError(f"{os.fspath(path)}: the audio stream holds no samples (empty or truncated file)")
+    missing = _missing_samples(info.audio, n_decoded, stream_frame_size=getattr(stream.codec_context, "frame_size", 0))
+    if missing is not None and missing > missing_audio_limit(declared, src_rate):
+        raise _missing_audio_error(os.fspath(path), missing, declared, src_rate)
     y = resampler_obj.finish()
     if not np.all(np.isfinite(y)):
         raise InputError(f"{os.fspath(path)}: audio contains NaN or infinite samples")
@@ -607,4 +678,41 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
         "source_samples": n_decoded, "declared_samples": info.audio.num_samples,
         "audio_start": float(audio_start), "start_on_video_clock": float(start),
     }
+    if missing:
+        # the source's samples (at source_sample_rate) that its index declares but the file does not hold
+        meta["missing_samples"] = missing
+        meta["missing_seconds"] = missing / src_rate
+        if decode_error:
+            meta["decode_error"] = decode_error
     return Audio(y, target, start, scale, meta)
+
+
+def _plausible_samples(path) -> int:
+    """An upper bound on the samples a file of this size can decode to, for sizing buffers (not a limit).
+
+    64 samples per byte: more than the most compressed speech codecs give (Opus at 6 kbit/s, 48 kHz).
+    """
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return 0
+    return 64 * size + (1 << 16)
+
+
+def _missing_samples(audio: AudioInfo, n_decoded: int, *, stream_frame_size: int = 0) -> int | None:
+    """Samples the container's index declares beyond those decoded; None when its count is only an estimate.
+
+    An index counts samples (MP4's sample table, FLAC, WAV), but an MP4 edit list that removes the encoder's
+    priming is in the movie's time scale (often milliseconds): a shortfall of up to 2 ms is that rounding,
+    not missing data. A Matroska ``DURATION`` tag includes the last block's duration as the muxer saw it:
+    there the tolerance is one codec frame (AAC: 1024 samples) plus 2 ms.
+    """
+    if not audio.declared_by or not audio.num_samples:
+        return None
+    short = audio.num_samples - n_decoded
+    tolerance = -(-2 * audio.sample_rate // 1000)
+    if audio.declared_by == "tag":
+        tolerance += int(stream_frame_size or 0)
+    if short <= tolerance:
+        return 0
+    return max(short, 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from ..api import extract
 from ..errors import InputError
@@ -60,6 +61,16 @@ def align_kwargs(args) -> dict:
     return dict(method=args.method, window=args.window, anchor=anchor, edge=args.edge)
 
 
+def warn_missing_audio(source, meta: dict) -> None:
+    """One warning line on stderr when the source's index declares audio that the file does not hold."""
+    audio = meta.get("audio") or {}
+    missing = audio.get("missing_samples")
+    if missing:
+        print(f"avalign: warning: {source}: truncated file: {missing} audio samples "
+              f"({audio['missing_seconds']:.3f} s) that its index declares are missing at the end "
+              f"(recorded as audio.missing_samples in the sidecar)", file=sys.stderr)
+
+
 def register(sub) -> None:
     p = sub.add_parser("extract", help="extract features aligned to video frames")
     p.add_argument("input", help="audio or video file")
@@ -75,6 +86,7 @@ def run(args) -> int:
     out = check_writable(args.output, inputs=inputs)
     aligned = extract(args.input, **recipe_kwargs(args), **align_kwargs(args))
     npy, side = save(out, aligned.values, aligned.meta, inputs=inputs)
+    warn_missing_audio(args.input, aligned.meta)
     if not args.quiet:
         print(f"{npy}: {list(aligned.values.shape)} {aligned.values.dtype} ({side.name} beside it)")
     return 0
