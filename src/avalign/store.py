@@ -198,7 +198,7 @@ def read_npy_header(path) -> tuple[tuple, np.dtype, bool, int]:
         raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from None
     if dtype.hasobject or dtype.kind not in NUMERIC_KINDS or dtype.fields is not None:
         raise InputError(f"{p}: an .npy array of dtype {dtype.str!r}: a feature file holds numbers "
-                         f"(objects, strings and records are refused, never unpickled)")
+                         f"(objects, strings and records are refused)")
     if any(not isinstance(d, int) or d < 0 for d in shape):
         raise InputError(f"{p}: not an .npy array (bad shape {shape!r} in its header)")
     declared = dtype.itemsize
