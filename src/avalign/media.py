@@ -13,6 +13,7 @@ trailing encoder padding beyond the stream's declared duration is trimmed.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any
@@ -214,6 +215,8 @@ def _open(path):
         raise MediaError(f"{path}: no such file")
     if os.path.isdir(path):
         raise MediaError(f"{path}: is a directory, not a media file")
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device never end
+        raise MediaError(f"{path}: not a regular file (a FIFO, socket or device), not a media file")
     if os.path.getsize(path) == 0:
         raise MediaError(f"{path}: file is empty")
     try:
@@ -280,64 +283,29 @@ def _demux_streams(container, path: str, video, audio) -> tuple[list[int], int]:
     return pts, n_audio
 
 
-_W64_RIFF = b"riff" + bytes.fromhex("2E91CF11A5D628DB04C10000")
-_W64_DATA = b"data" + bytes.fromhex("F3ACD3118CD100C04F8EDB8A")
-
-
 def _check_wav_length(path: str) -> None:
-    """Raise :class:`MediaError` when a WAV's data chunk declares more bytes than the file holds.
-
-    RIFF and RIFX (32-bit sizes), RF64 and BW64 (the ``ds64`` chunk's 64-bit data size) and Sony Wave64
-    (64-bit sizes, GUID chunk ids) are read; checked before anything is sized from the header.
-    """
+    """Raise :class:`MediaError` when a WAV's ``data`` chunk declares more bytes than the file holds."""
     try:
         with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            head = fh.read(40)
-            if head[:16] == _W64_RIFF:
-                return _check_w64(fh, path, size)
-            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX", b"RF64", b"BW64") or head[8:12] != b"WAVE":
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
                 return
-            order = "big" if head[:4] == b"RIFX" else "little"
-            ds64_data = None
-            if head[:4] in (b"RF64", b"BW64") and head[12:16] == b"ds64" and len(head) >= 36:
-                ds64_data = int.from_bytes(head[28:36], "little")
+            order = "little" if head[:4] == b"RIFF" else "big"
+            size = os.fstat(fh.fileno()).st_size
             pos = 12
             while pos + 8 <= size:
                 fh.seek(pos)
                 chunk = fh.read(8)
                 n = int.from_bytes(chunk[4:8], order)
                 if chunk[:4] == b"data":
-                    if n == 0xFFFFFFFF and ds64_data is not None:
-                        n = ds64_data
-                    # 0 and 0xFFFFFFFF (without ds64) mark a stream written without a final size
-                    elif n in (0, 0xFFFFFFFF):
-                        return
-                    _check_chunk(path, n, size - pos - 8)
+                    # 0 and 0xFFFFFFFF mark a stream written without a final size: nothing to compare
+                    if n not in (0, 0xFFFFFFFF) and pos + 8 + n > size:
+                        raise MediaError(f"{path}: truncated WAV file: its data chunk declares {n} bytes but only "
+                                         f"{size - pos - 8} are present")
                     return
                 pos += 8 + n + (n & 1)
     except OSError:
         return
-
-
-def _check_w64(fh, path: str, size: int) -> None:
-    pos = 40  # riff GUID, 64-bit size, wave GUID
-    while pos + 24 <= size:
-        fh.seek(pos)
-        chunk = fh.read(24)
-        n = int.from_bytes(chunk[16:24], "little")  # includes the 24-byte chunk header
-        if n < 24:
-            raise MediaError(f"{path}: corrupt Wave64 file: a chunk declares {n} bytes, less than its header")
-        if chunk[:16] == _W64_DATA:
-            _check_chunk(path, n - 24, size - pos - 24)
-            return
-        pos += n + (-n % 8)
-
-
-def _check_chunk(path: str, declared: int, present: int) -> None:
-    if declared > present:
-        raise MediaError(f"{path}: truncated WAV file: its data chunk declares {declared} bytes but only "
-                         f"{max(present, 0)} are present")
 
 
 #: Containers whose index gives an audio stream's exact length in samples.

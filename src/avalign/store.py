@@ -225,8 +225,10 @@ def load(path) -> tuple[np.ndarray, dict | None]:
     p = Path(path)
     if p.is_dir():
         raise InputError(f"{p}: is a directory, not a feature file")
-    if not p.is_file():
+    if not p.exists():
         raise InputError(f"{p}: no such feature file")
+    if not p.is_file():
+        raise InputError(f"{p}: not a regular file (a FIFO, socket or device), not a feature file")
     read_npy_header(p)
     side = sidecar_path(p)
     meta = None
