@@ -450,8 +450,9 @@ def _probe(container, path: str) -> MediaInfo:
 # ---------------------------------------------------------------------------
 
 
-_PLANAR = {"fltp": np.float32, "s16p": np.int16, "s32p": np.int32, "dblp": np.float64, "u8p": np.uint8}
-_PACKED = {"flt": np.float32, "s16": np.int16, "s32": np.int32, "dbl": np.float64, "u8": np.uint8}
+_PLANAR = {"fltp": np.float32, "s16p": np.int16, "s32p": np.int32, "dblp": np.float64, "u8p": np.uint8,
+           "s64p": np.int64}
+_PACKED = {"flt": np.float32, "s16": np.int16, "s32": np.int32, "dbl": np.float64, "u8": np.uint8, "s64": np.int64}
 
 
 def _frame_channels(frame) -> np.ndarray:
@@ -464,7 +465,10 @@ def _frame_channels(frame) -> np.ndarray:
         return np.stack([np.frombuffer(planes[c], _PLANAR[name], count=n) for c in range(ch)])
     if name in _PACKED:
         return np.frombuffer(frame.planes[0], _PACKED[name], count=n * ch).reshape(n, ch).T
-    x = frame.to_ndarray()  # pragma: no cover - unusual sample formats
+    try:
+        x = frame.to_ndarray()  # pragma: no cover - unusual sample formats
+    except (ValueError, TypeError) as exc:
+        raise MediaError(f"audio sample format {name!r} is not supported ({exc})") from None
     return x if frame.format.is_planar else x.reshape(-1, ch).T
 
 
@@ -475,6 +479,8 @@ def _frame_to_mono(frame, channel: int | str) -> np.ndarray:
         x = x.astype(np.float32) / 32768.0
     elif x.dtype == np.int32:
         x = (x / 2147483648.0).astype(np.float32)
+    elif x.dtype == np.int64:
+        x = (x / 9223372036854775808.0).astype(np.float32)
     elif x.dtype == np.uint8:
         x = (x.astype(np.float32) - 128.0) / 128.0
     else:
