@@ -235,7 +235,7 @@ def load(path) -> tuple[np.ndarray, dict | None]:
     if side.is_file():
         try:
             meta = json.loads(side.read_bytes())
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, RecursionError) as exc:  # RecursionError: nested too deep
             raise InputError(f"{side}: unreadable sidecar (not JSON: {_short(exc)})") from None
         meta = validate_sidecar(meta, path=side)
     try:
