@@ -18,6 +18,7 @@ import pytest
 from avalign import media, store, synth
 from avalign.cli import main
 from avalign.errors import InputError
+from helpers.media_files import remux, write_audio
 
 
 def run_cli(capsys, *args) -> tuple[int, list[str], str]:
@@ -274,39 +275,6 @@ def test_zero_denominator_fps_on_the_command_line(capsys, media_dir, tmp_path):
 # ---------------------------------------------------------------------------
 
 
-def _faststart(src: Path, dst: Path, fmt: str | None = None) -> None:
-    """Remux with the index first (MP4's moov), so that a file cut at its end still opens."""
-    import av
-
-    opts = {"movflags": "+faststart"} if fmt != "matroska" else {}
-    with av.open(str(src)) as i, av.open(str(dst), "w", format=fmt, options=opts) as o:
-        m = {s.index: o.add_stream_from_template(s) for s in i.streams}
-        for pk in i.demux():
-            if pk.dts is None:
-                continue
-            pk.stream = m[pk.stream.index]
-            o.mux(pk)
-
-
-def _write_audio(path: Path, fmt: str, codec: str = "aac", seconds: float = 3.0, sr: int = 16000) -> None:
-    import av
-
-    x = synth.speech_like(seconds, sample_rate=sr)
-    with av.open(str(path), "w", format=fmt) as out:
-        st = out.add_stream(codec, rate=sr)
-        st.layout = "mono"
-        if codec == "flac":
-            x = np.round(x * 32767).astype(np.int16)
-        for s in range(0, len(x), 1024):
-            fr = av.AudioFrame.from_ndarray(x[None, s:s + 1024], format="s16" if codec == "flac" else "fltp",
-                                            layout="mono")
-            fr.sample_rate, fr.pts = sr, s
-            for p in st.encode(fr):
-                out.mux(p)
-        for p in st.encode():
-            out.mux(p)
-
-
 def _decoded_samples(path: Path) -> int:
     """Reference: every sample PyAV's decoder gives until the data ends or breaks."""
     import av
@@ -325,11 +293,12 @@ def _decoded_samples(path: Path) -> int:
 def cut_sources(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("cut")
     synth.write_clip(d / "plain.mp4", fps=25, num_frames=100, bright_frames=(10,))
-    _faststart(d / "plain.mp4", d / "clip.mp4")
-    _write_audio(d / "plain.m4a", "ipod")
-    _faststart(d / "plain.m4a", d / "audio.m4a")
-    _faststart(d / "plain.mp4", d / "clip.mkv", "matroska")
-    _write_audio(d / "audio.flac", "flac", codec="flac")
+    remux(d / "plain.mp4", d / "clip.mp4")
+    speech = synth.speech_like(3.0)
+    write_audio(d / "plain.m4a", speech, 16000, "aac", container="ipod")
+    remux(d / "plain.m4a", d / "audio.m4a")
+    remux(d / "plain.mp4", d / "clip.mkv", "matroska")
+    write_audio(d / "audio.flac", speech, 16000, "flac", container="flac")
     return {p.name: p for p in (d / "clip.mp4", d / "audio.m4a", d / "clip.mkv", d / "audio.flac")}
 
 

@@ -30,6 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from avalign import synth
+from helpers.media_files import remux, write_audio
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 MEMORY_BUDGET = 1536 * 1024 * 1024  # bytes: peak resident memory of one driver process
@@ -163,48 +164,17 @@ def _flac_streaminfo(data: bytes, *, total=None, rate=None, channels=None) -> by
     return _patch(data, 18, ((r << 44) | (c << 41) | (bps << 36) | n).to_bytes(8, "big"))
 
 
-def _write_audio(path: Path, fmt: str, codec: str, seconds=0.5, sr=16000) -> None:
-    import av
-
-    x = synth.speech_like(seconds, sample_rate=sr)
-    if codec == "flac":
-        x = np.round(x * 32767).astype(np.int16)
-    with av.open(str(path), "w", format=fmt) as out:
-        s = out.add_stream(codec, rate=sr)
-        s.layout = "mono"
-        for i in range(0, len(x), 1024):
-            fr = av.AudioFrame.from_ndarray(x[None, i:i + 1024], format="s16" if codec == "flac" else "fltp",
-                                            layout="mono")
-            fr.sample_rate, fr.pts = sr, i
-            for p in s.encode(fr):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
-
-
-def _remux(src: Path, dst: Path, fmt: str | None = None) -> None:
-    import av
-
-    opts = {"movflags": "+faststart"} if fmt is None else {}
-    with av.open(str(src)) as i, av.open(str(dst), "w", format=fmt, options=opts) as o:
-        m = {s.index: o.add_stream_from_template(s) for s in i.streams}
-        for pk in i.demux():
-            if pk.dts is None:
-                continue
-            pk.stream = m[pk.stream.index]
-            o.mux(pk)
-
-
 def build_corpus(root: Path) -> tuple[dict[str, Path], Path, Path]:
     """Write the hostile files under ``root/corpus``; returns (name -> path, a good video, its good features)."""
     good = root / "good"
     good.mkdir()
     synth.write_clip(good / "clip.mp4", fps=25, num_frames=13, bright_frames=(3,))
-    _remux(good / "clip.mp4", good / "fast.mp4")
-    _remux(good / "clip.mp4", good / "clip.mkv", "matroska")
-    _write_audio(good / "plain.m4a", "ipod", "aac")
-    _remux(good / "plain.m4a", good / "audio.m4a")
-    _write_audio(good / "audio.flac", "flac", "flac")
+    remux(good / "clip.mp4", good / "fast.mp4")
+    remux(good / "clip.mp4", good / "clip.mkv", "matroska")
+    speech = synth.speech_like(0.5)
+    write_audio(good / "plain.m4a", speech, 16000, "aac", container="ipod")
+    remux(good / "plain.m4a", good / "audio.m4a")
+    write_audio(good / "audio.flac", speech, 16000, "flac", container="flac")
     synth.write_wav(good / "audio.wav", synth.speech_like(0.5))
     features = good / "features.npy"
     np.save(features, np.zeros((13, 80), np.float32))

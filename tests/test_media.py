@@ -13,6 +13,7 @@ import avalign
 from avalign import synth
 from avalign.errors import InputError, MediaError, NoAudioError
 from avalign.media import Audio, load_audio, probe, resample
+from helpers.media_files import remux, write_audio as _write_audio
 
 REAL_FILES = [
     "carlini_sample.wav", "echomimic_a.mp4", "faceformer_test.wav", "imitator_audio1.wav", "latentsync_demo1.mp4",
@@ -216,42 +217,6 @@ def _test_signal(sr: int, seconds: float = 2.0) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * 300 * t * (1 + t)) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
 
 
-def _write_audio(path: Path, x: np.ndarray, sr: int, codec: str, *, container=None, video_codec=None,
-                 fps: int = 25) -> None:
-    import av
-
-    with av.open(str(path), "w", format=container) as out:
-        vs = None
-        if video_codec:
-            vs = out.add_stream(video_codec, rate=fps)
-            vs.width = vs.height = 32
-            vs.pix_fmt = "yuv420p"
-        st = out.add_stream(codec, rate=sr)
-        st.layout = "mono"
-        fmt = st.codec_context.codec.audio_formats[0].name
-        block = {"libopus": 960, "libmp3lame": 1152}.get(codec, 1024)
-        for s in range(0, len(x), block):
-            c = x[None, s:s + block]
-            if fmt.startswith("s16"):
-                c = np.clip(np.round(c * 32767), -32768, 32767).astype(np.int16)
-            elif fmt.startswith("s32"):
-                c = np.round(c * 2147483647.0).astype(np.int32)
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(c), format=fmt, layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = sr, s, Fraction(1, sr)
-            for p in st.encode(frame):
-                out.mux(p)
-        for p in st.encode():
-            out.mux(p)
-        if vs is not None:
-            for i in range(int(len(x) * fps / sr)):
-                vf = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
-                vf.pts = i
-                for p in vs.encode(vf):
-                    out.mux(p)
-            for p in vs.encode():
-                out.mux(p)
-
-
 def _lag(y: np.ndarray, x: np.ndarray, n: int = 8000) -> int:
     c = np.correlate(y[:n], x[:n], "full")
     return int(np.argmax(c)) - (n - 1)
@@ -320,19 +285,6 @@ def _truncated(real: Path, tmp_path: Path, name: str, frac: float = 0.5) -> Path
     return out
 
 
-def _faststart(src: Path, dst: Path) -> None:
-    """Remux with the index (moov) first, so that a cut file still opens."""
-    import av
-
-    with av.open(str(src)) as i, av.open(str(dst), "w", options={"movflags": "+faststart"}) as o:
-        m = {s.index: o.add_stream_from_template(s) for s in i.streams}
-        for pk in i.demux():
-            if pk.dts is None:
-                continue
-            pk.stream = m[pk.stream.index]
-            o.mux(pk)
-
-
 def test_bad_files_raise_media_error(real, tmp_path):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
@@ -344,7 +296,7 @@ def test_bad_files_raise_media_error(real, tmp_path):
              _truncated(real, tmp_path, "musetalk_eng.wav", 0.9)]
     # an MP4 with its index first, cut: it opens, but its packets end early
     fs = tmp_path / "faststart.mp4"
-    _faststart(real / "synctalk_short_demo.mp4", fs)
+    remux(real / "synctalk_short_demo.mp4", fs)
     assert probe(fs).video.num_frames == 331
     for frac in (0.3, 0.9):
         cut = tmp_path / f"faststart_cut{frac}.mp4"
@@ -353,7 +305,7 @@ def test_bad_files_raise_media_error(real, tmp_path):
     # audio only: an M4A with its index first, cut
     m4a, m4a_fs = tmp_path / "plain.m4a", tmp_path / "fs.m4a"
     _write_audio(m4a, _test_signal(44100, 4.0), 44100, "aac", container="ipod")
-    _faststart(m4a, m4a_fs)
+    remux(m4a, m4a_fs)
     assert load_audio(m4a_fs, None).num_samples == 4 * 44100
     cut = tmp_path / "fs_cut.m4a"
     cut.write_bytes(m4a_fs.read_bytes()[: int(m4a_fs.stat().st_size * 0.7)])
