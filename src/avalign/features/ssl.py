@@ -164,6 +164,7 @@ class SSLExtractor(Extractor):
                                  f"expects {' or '.join(self.model_types)}")
             if not hasattr(cfg, "conv_kernel") or not hasattr(cfg, "conv_stride"):
                 raise ModelError(f"{self.config.model}: not a conv front-end speech model (no conv_kernel)")
+            neural.check_config(cfg, self.config.model)
             self._hf_config = cfg
         return self._hf_config
 

@@ -377,6 +377,7 @@ def _load_openai_checkpoint(path: Path):
         raise ModelError(f"cannot read {path} as an openai whisper checkpoint: {first}") from None
     from transformers.models.whisper.modeling_whisper import WhisperEncoder as HFEncoder
 
+    neural.check_config(cfg, path, encoder_only=True)  # only the encoder is built
     encoder = HFEncoder(cfg)
     mapped = openai_encoder_state(state)
     if "embed_positions.weight" not in mapped:
@@ -405,6 +406,7 @@ class EncoderModel:
         if name is not None and Path(name).expanduser().is_file():
             encoder = _load_openai_checkpoint(Path(name).expanduser())
         else:
+            neural.check_config(neural.from_pretrained(neural.transformers().AutoConfig, name), name)
             whole = neural.from_pretrained(neural.transformers().WhisperModel, name)
             encoder = whole.encoder
             del whole
