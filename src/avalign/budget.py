@@ -7,7 +7,8 @@ dimensions, a tensor shape in a ``.pb``, a size in a WAV header) first calls
 :class:`~avalign.errors.BudgetError` (exit code 2) with a line that says what it
 would take.
 
-The budget, in order: :func:`limit` (a context manager, the Python API's way),
+The budget, in order: :func:`limit` (a context manager; ``avalign.extract(..., memory_budget="2G")`` and
+``avalign.explain`` use it),
 the environment variable ``AVALIGN_MEMORY_BUDGET`` (``"2G"``, ``"500M"``,
 ``"1.5GiB"``, bytes; the CLI's ``--memory-budget`` sets it), else half of the
 machine's available memory (``MemAvailable``, else physical memory).
@@ -96,6 +97,18 @@ def limit(size):
         _override.pop()
 
 
+def keyword(func):
+    """Decorator: ``func(..., memory_budget=SIZE)`` runs inside :func:`limit` (``"2G"``, bytes; None: unchanged)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, memory_budget=None, **kwargs):
+        with limit(memory_budget):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 def format_size(nbytes: int | float) -> str:
     """``8053063680`` -> ``"7.5 GiB"`` (binary units; beyond 1000 EiB a power of ten of bytes)."""
     n = int(nbytes)
@@ -127,5 +140,5 @@ def check(needed: int, what: str) -> None:
                           f"{format_size(limit_bytes)} ({source})")
 
 
-__all__ = ["DEFAULT_SHARE", "ENV", "budget", "check", "format_size", "limit", "machine_memory", "nbytes",
+__all__ = ["DEFAULT_SHARE", "ENV", "budget", "check", "format_size", "keyword", "limit", "machine_memory", "nbytes",
            "parse_size"]

@@ -330,6 +330,7 @@ def _length(source, duration, n_samples, recipe):
     return round(d * sample_rate), None, None, None, None
 
 
+@budget.keyword
 def explain(preset=None, *, feature: str | None = None, source=None, duration=None, n_samples: int | None = None,
             fps=None, video_frames: int | None = None, method: str = DEFAULT_METHOD, window: int | None = None,
             anchor="start", edge: str | None = None, k: int | None = None, rounding: str = "floor",
@@ -354,6 +355,8 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
         Video frames (default: the file's, else ``rounding(duration * fps)``).
     method, window, anchor, edge, k :
         The alignment rule of the feature path (see :func:`avalign.align`).
+    memory_budget : str or int, optional
+        Memory budget for this call (``"2G"``, bytes); see :mod:`avalign.budget`.
 
     Returns
     -------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..api import extract
+from . import add_budget_argument
 from ..errors import InputError
 from ..store import check_writable, save
 
@@ -33,6 +34,7 @@ def add_recipe_arguments(p) -> None:
                    help="shift audio against video in ms; positive means the audio is later")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="feature or preset option, e.g. n_mels=40 (repeatable)")
+    add_budget_argument(p)
 
 
 def recipe_kwargs(args) -> dict:
