@@ -134,6 +134,25 @@ def check_config(cfg, name, *, encoder_only: bool = False) -> None:
                  f"{_dim(cfg, 'hidden_size', 'd_model')}) x float32, built then loaded")
 
 
+class quiet_transformers:
+    """Silence transformers' load report and progress bar while a model loads (restored afterwards)."""
+
+    def __init__(self, tf):
+        self.logging = tf.utils.logging
+
+    def __enter__(self):
+        self.level = self.logging.get_verbosity()
+        self.bar = self.logging.is_progress_bar_enabled()
+        self.logging.set_verbosity_error()
+        self.logging.disable_progress_bar()
+
+    def __exit__(self, *exc):
+        self.logging.set_verbosity(self.level)
+        if self.bar:
+            self.logging.enable_progress_bar()
+        return False
+
+
 #: Models kept in memory per process (most recently used last).
 CACHE_SIZE = 2
 _LOADED = None  # OrderedDict of loaded models, created on first use
