@@ -332,7 +332,8 @@ def test_config_parameters_match_built_models():
                            vocab_size=32), tf.Wav2Vec2ForCTC, False),
         (tf.WhisperConfig(d_model=64, encoder_layers=2, decoder_layers=1, encoder_attention_heads=4,
                           decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256, vocab_size=64,
-                          max_source_positions=1500, max_target_positions=16), tf.WhisperModel, False),
+                          max_source_positions=1500, max_target_positions=16, pad_token_id=0, bos_token_id=1,
+                          eos_token_id=2, decoder_start_token_id=1), tf.WhisperModel, False),
         (tf.WhisperConfig(d_model=64, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=256,
                           max_source_positions=1500), WhisperEncoder, True),
     ]
