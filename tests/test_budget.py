@@ -102,6 +102,8 @@ def huge_network(hidden=2 ** 20, cell=2 ** 10) -> dict:
 def corpus(tmp_path_factory):
     d = tmp_path_factory.mktemp("absurd")
     synth.write_wav(d / "s.wav", synth.speech_like(2.0))
+    (d / "clips").mkdir()
+    synth.write_wav(d / "clips" / "a.wav", synth.speech_like(1.0))
     synth.write_clip(d / "clip.mp4", fps=25, num_frames=50, bright_frames=(10,))
     (d / "big.rf64.wav").write_bytes(rf64(_pcm(), 2 ** 31 * 2))  # 2^31 samples declared, 1 s present
     (d / "big.w64").write_bytes(w64(_pcm(), 2 ** 31 * 2))
@@ -171,8 +173,12 @@ def test_absurd_sizes_on_the_command_line(corpus):
     names = list(CLI_CASES) + list(OTHER_CASES) + list(ACCEPTED)
     cases = list(CLI_CASES.values()) + [v[0] for v in OTHER_CASES.values()] + list(ACCEPTED.values())
     before = sorted(p.name for p in corpus.iterdir())
-    results, peak = run_cases(cases, cwd=corpus, timeout=60)
+    batch = ["batch", "clips", "-o", "batch_out", "--fps", "25", "--memory-budget", "10K", "-q"]
+    results, peak = run_cases(cases + [batch], cwd=corpus, timeout=60)
     got = dict(zip(names, results))
+    # batch: the clip over the budget is an error row (exit 1) that says so; no array for it
+    assert results[-1]["rc"] == 1 and "the memory budget is 10 KiB" in results[-1]["stderr"], results[-1]
+    assert not list((corpus / "batch_out").rglob("*.npy"))
     for name in CLI_CASES:
         assert_refused(got[name])
     for name, (_, pattern) in OTHER_CASES.items():
@@ -180,7 +186,7 @@ def test_absurd_sizes_on_the_command_line(corpus):
     for name in ACCEPTED:
         assert got[name]["rc"] == 0, (name, got[name])
     # the refused requests wrote nothing (no array, no sidecar, no temporary)
-    after = sorted(p.name for p in corpus.iterdir())
+    after = sorted(p.name for p in corpus.iterdir() if p.name != "batch_out")
     assert sorted(set(after) - set(before)) == sorted(f"ok{i}.{e}" for i in range(1, 6) for e in ("npy", "json"))
     # a valid RF64 and Wave64 decode as the same samples as their data
     a, b = np.load(corpus / "ok3.npy"), np.load(corpus / "ok4.npy")
