@@ -151,7 +151,7 @@ CLI_CASES = {
 }
 OTHER_CASES = {
     "fps 1e-7": (["extract", "s.wav", "-o", "z1.npy", "--fps", "0.0000001"],
-                 r"^avalign: error: --fps 1/10000000 gives 0 rows for 2\.000 s of audio .*nothing to extract"),
+                 r"^avalign: error: --fps 1/10000000 gives 0 rows for 2\.000 s of audio .*nothing to write"),
     "video fps 1e-7": (["extract", "clip.mp4", "-o", "z2.npy", "--fps", "0.0000001"], r"gives 0 rows"),
     "rf64 probe": (["probe", "big.rf64.wav"], r"truncated WAV file: its data chunk declares 4294967296 bytes but "
                                               r"only 32000 are present"),

@@ -17,7 +17,7 @@ from .errors import InputError, NoAudioError
 from .features import Features
 from .media import Audio, MediaInfo
 from .pipeline import _check_recipe_options, decode, video_frame_count, make_recipe, on_video_clock, read_audio, versions
-from .timing import FrameGrid, fraction_str, num_frames_for_duration, parse_fps, round_number
+from .timing import FrameGrid, fraction_str, parse_fps, round_number
 
 
 @_budget.keyword
@@ -108,9 +108,6 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
         recipe_dict = {"preset": recipe.name, **recipe.options}
         source_grid = None
     else:
-        if fps_f is not None:
-            _refuse_no_rows(video_frames if video_frames is not None else
-                            num_frames_for_duration(audio.duration, fps_f, rounding), audio.duration, fps_f, rounding)
         feats = features if features is not None else recipe.extract(audio)
         if feats.num_frames != recipe.num_frames(audio.num_samples):
             raise InputError(f"features of {feats.num_frames} frames given for audio that gives "
@@ -148,11 +145,3 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
         "versions": versions(),
     }
     return Aligned(aligned.values, aligned.grid, meta, spans=aligned.spans)
-
-
-def _refuse_no_rows(rows: int, duration, fps, rounding: str) -> None:
-    """An explicit rate that gives no row for the audio's duration is refused: an empty array is no answer."""
-    if rows <= 0:
-        raise InputError(f"--fps {fraction_str(fps)} gives 0 rows for {float(duration):.3f} s of audio (one frame every "
-                         f"{float(1 / fps):.6g} s, {rounding} rounding): nothing to extract; pass a higher --fps "
-                         f"or --num-frames")
