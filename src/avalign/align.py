@@ -38,6 +38,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from . import budget
 from .errors import InputError
 from .framed import EDGES, Aligned, Features, interpolate_linear, stretch, take, windows
 from .timing import FrameGrid, num_frames_for_duration, parse_fps, round_number
@@ -115,6 +116,21 @@ def _group_size(src: FrameGrid, dst: FrameGrid, k: int | None) -> int:
     return int(ratio)
 
 
+def _check_budget(vals: np.ndarray, n: int, *, method: str, group: int, window: int | None) -> None:
+    """Refuse (BudgetError) an alignment whose output and temporaries, estimated from the shapes, exceed the
+    memory budget: ``N x group x window`` rows of ``vals``' row size, and int64 indices of as many rows."""
+    width = 1
+    for d in vals.shape[1:]:
+        width *= int(d)
+    w = int(window) if window else 1
+    rows = int(n) * max(int(group), 1) * w
+    # the rows (twice: a gather then its contiguous copy), their int64 indices, the float64 times of N frames
+    needed = 2 * budget.nbytes(rows, width, itemsize=vals.dtype.itemsize) + budget.nbytes(rows, itemsize=8) \
+        + budget.nbytes(n, itemsize=32)
+    shape = " x ".join(str(x) for x in (*([group] if group > 1 else []), *([w] if window else []), *vals.shape[1:]))
+    budget.check(needed, f"{n} video frames x {shape or 1} {vals.dtype}, method {method}")
+
+
 def align(features: Features, *, fps=None, num_frames: int | None = None, method: str = DEFAULT_METHOD,
           duration=None, rounding: str = "round", video: FrameGrid | None = None, window: int | None = None,
           anchor="start", edge: str | None = None, k: int | None = None) -> Aligned:
@@ -163,6 +179,8 @@ def align(features: Features, *, fps=None, num_frames: int | None = None, method
     if edge is None:
         edge = "clamp" if method in ("interval", "linear") else "zeros"
     n = dst.num_frames
+    _check_budget(vals, n, method=method, group=_group_size(src, dst, k) if method in ("stack", "pool") else 1,
+                  window=window)
     centres: np.ndarray
     if method == "interval":
         if vals.shape[0] == 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from . import budget as _budget
 from . import systems as _systems
 from .align import DEFAULT_METHOD, Aligned, align as _align
 from .errors import InputError, NoAudioError
@@ -19,6 +20,7 @@ from .pipeline import _check_recipe_options, decode, video_frame_count, make_rec
 from .timing import FrameGrid, fraction_str, parse_fps, round_number
 
 
+@_budget.keyword
 def extract(source, preset: str | None = None, *, feature: str | None = None, fps=None,
             num_frames: int | None = None, model=None, device=None, offset_ms: float = 0.0,
             method: str = DEFAULT_METHOD, window: int | None = None, anchor="start", edge: str | None = None,
@@ -56,6 +58,9 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
     features : Features, optional
         The feature's values already computed on this audio on the video clock
         (:func:`on_video_clock`), e.g. by a batched forward pass; only aligned here.
+    memory_budget : str or int, optional
+        Memory budget for this call (``"2G"``, bytes); default ``AVALIGN_MEMORY_BUDGET``, else half the
+        machine's available memory. A request estimated above it raises :class:`~avalign.errors.BudgetError`.
 
     Returns
     -------

@@ -22,6 +22,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from . import budget
 from .align import DEFAULT_METHOD
 from .errors import InputError
 from .timing import FrameGrid, fraction_str, num_frames_for_duration, parse_fps
@@ -329,6 +330,7 @@ def _length(source, duration, n_samples, recipe):
     return round(d * sample_rate), None, None, None, None
 
 
+@budget.keyword
 def explain(preset=None, *, feature: str | None = None, source=None, duration=None, n_samples: int | None = None,
             fps=None, video_frames: int | None = None, method: str = DEFAULT_METHOD, window: int | None = None,
             anchor="start", edge: str | None = None, k: int | None = None, rounding: str = "floor",
@@ -353,6 +355,8 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
         Video frames (default: the file's, else ``rounding(duration * fps)``).
     method, window, anchor, edge, k :
         The alignment rule of the feature path (see :func:`avalign.align`).
+    memory_budget : str or int, optional
+        Memory budget for this call (``"2G"``, bytes); see :mod:`avalign.budget`.
 
     Returns
     -------
@@ -392,6 +396,9 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
     f = parse_fps(fps if fps is not None else file_fps)
     vf = _video_frames(video_frames, file_frames, file_fps, n, ext.sample_rate, f, rounding, fps)
     grid = ext.grid(n)
+    # the engine maps an index per feature frame onto the video frames: float64 indices, int64 spans, masks
+    budget.check(budget.nbytes(grid.num_frames, itemsize=EXPLAIN_BYTES) + budget.nbytes(vf, window or 1, itemsize=
+                 EXPLAIN_BYTES), f"{grid.num_frames} feature frames and {vf} video frames x {EXPLAIN_BYTES} bytes")
     vgrid = file_grid if (file_grid is not None and f == file_fps and vf == file_frames) else None
     spans, zeros = feature_spans(grid, fps=f, num_frames=vf, method=method, window=window, anchor=anchor,
                                  edge=edge, k=k, video=vgrid)
@@ -402,6 +409,10 @@ def explain(preset=None, *, feature: str | None = None, source=None, duration=No
     notes = ["note: variable frame rate: rows sit at the video's actual frame times"] if times is not None else []
     return Explanation(f"feature {feature}", rule, shape, vf, n, ext.sample_rate, f, vf, spans, zeros, notes, times,
                        audio=audio)
+
+
+#: Bytes per feature frame and per video frame of the index arrays that explain builds for a feature.
+EXPLAIN_BYTES = 64
 
 
 def _video_frames(video_frames, file_frames, file_fps, n, sr, fps, rounding, explicit=None) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import budget
 from .errors import InputError, MediaError, NoAudioError
 from .timing import FrameGrid, fraction_str
 
@@ -283,29 +284,62 @@ def _demux_streams(container, path: str, video, audio) -> tuple[list[int], int]:
     return pts, n_audio
 
 
+#: The GUIDs of Sony Wave64 (``.w64``): the ``riff`` and ``wave`` headers and the ``data`` chunk.
+_W64_RIFF = b"riff" + bytes.fromhex("2e91cf11a5d628db04c10000")
+_W64_WAVE = b"wave" + bytes.fromhex("f3acd3118cd100c04f8edb8a")
+_W64_DATA = b"data" + bytes.fromhex("f3acd3118cd100c04f8edb8a")
+
+
+def _wav_data_size(fh, size: int) -> tuple[int, int] | None:
+    """``(declared bytes of the data chunk, bytes present after its header)`` of a RIFF, RIFX, RF64, BW64 or
+    Wave64 file, or None (not such a file, or a size that marks a stream written without a final size)."""
+    head = fh.read(16)
+    if len(head) >= 12 and head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        order = "big" if head[:4] == b"RIFX" else "little"
+        ds64 = None  # RF64 / BW64: 64-bit sizes in the ds64 chunk, the 32-bit fields set to 0xFFFFFFFF
+        pos = 12
+        while pos + 8 <= size:  # one step per chunk of the file: each step advances by its header at least
+            fh.seek(pos)
+            chunk = fh.read(8)
+            n = int.from_bytes(chunk[4:8], order)
+            if chunk[:4] == b"ds64" and n >= 16:
+                ds64 = int.from_bytes(fh.read(16)[8:16], "little")
+            if chunk[:4] == b"data":
+                if n == 0xFFFFFFFF and ds64 is not None:
+                    n = ds64
+                elif n in (0, 0xFFFFFFFF):
+                    return None
+                return n, size - pos - 8
+            pos += 8 + n + (n & 1)
+        return None
+    if len(head) == 16 and head == _W64_RIFF:
+        pos = 40  # riff GUID, 8-byte size, wave GUID
+        fh.seek(24)
+        if fh.read(16) != _W64_WAVE:
+            return None
+        while pos + 24 <= size:  # Wave64 chunk sizes count their 24-byte header; chunks are 8-byte aligned
+            fh.seek(pos)
+            chunk = fh.read(24)
+            n = int.from_bytes(chunk[16:24], "little")
+            if n < 24:
+                return None
+            if chunk[:16] == _W64_DATA:
+                return n - 24, size - pos - 24
+            pos += n + (-n % 8)
+    return None
+
+
 def _check_wav_length(path: str) -> None:
-    """Raise :class:`MediaError` when a WAV's ``data`` chunk declares more bytes than the file holds."""
+    """Raise :class:`MediaError` when a WAV's data chunk (RIFF, RIFX, RF64/BW64 through ds64, or Wave64)
+    declares more bytes than the file holds."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(12)
-            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
-                return
-            order = "little" if head[:4] == b"RIFF" else "big"
-            size = os.fstat(fh.fileno()).st_size
-            pos = 12
-            while pos + 8 <= size:
-                fh.seek(pos)
-                chunk = fh.read(8)
-                n = int.from_bytes(chunk[4:8], order)
-                if chunk[:4] == b"data":
-                    # 0 and 0xFFFFFFFF mark a stream written without a final size: nothing to compare
-                    if n not in (0, 0xFFFFFFFF) and pos + 8 + n > size:
-                        raise MediaError(f"{path}: truncated WAV file: its data chunk declares {n} bytes but only "
-                                         f"{size - pos - 8} are present")
-                    return
-                pos += 8 + n + (n & 1)
+            found = _wav_data_size(fh, os.fstat(fh.fileno()).st_size)
     except OSError:
         return
+    if found is not None and found[0] > found[1]:
+        raise MediaError(f"{path}: truncated WAV file: its data chunk declares {found[0]} bytes but only "
+                         f"{found[1]} are present")
 
 
 #: Containers whose index gives an audio stream's exact length in samples.
@@ -495,16 +529,27 @@ def _frame_to_mono(frame, channel: int | str) -> np.ndarray:
 
 
 class _Buffer:
-    """A growing float32 array: one allocation when the final size is known in advance."""
+    """A growing float32 array: one allocation when the final size is known in advance.
+
+    The advance size comes from a header, which may lie: it is capped at :data:`PREALLOCATE` samples and at a
+    quarter of the memory budget; growing past the budget (the data is really there) raises BudgetError.
+    """
+
+    #: Most samples allocated from a header's claim before any is decoded (256 MiB of float32).
+    PREALLOCATE = 1 << 26
 
     def __init__(self, capacity: int = 0):
-        self.data = np.empty(max(int(capacity), 1024), np.float32)
+        capacity = min(int(capacity), self.PREALLOCATE, budget.budget() // 16)
+        self.data = np.empty(max(capacity, 1024), np.float32)
         self.n = 0
 
     def append(self, x: np.ndarray) -> None:
         end = self.n + x.shape[0]
         if end > self.data.shape[0]:
-            grown = np.empty(max(end, 2 * self.data.shape[0]), np.float32)
+            size = max(end, 2 * self.data.shape[0])
+            budget.check(budget.nbytes(size + self.data.shape[0], itemsize=4),
+                         f"{end} decoded samples x float32 so far, growing the buffer to {size} samples")
+            grown = np.empty(size, np.float32)
             grown[: self.n] = self.data[: self.n]
             self.data = grown
         self.data[self.n:end] = x

@@ -24,6 +24,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def add_budget_argument(p) -> None:
+    """``--memory-budget SIZE`` (extract, batch, explain)."""
+    p.add_argument("--memory-budget", metavar="SIZE",
+                   help="refuse requests estimated to need more memory than this (2G, 500M; default: "
+                        "$AVALIGN_MEMORY_BUDGET, else half the available memory)")
+
+
 def build_parser(argv=None) -> argparse.ArgumentParser:
     """The parser; with ``argv`` naming a subcommand first, only that subcommand's module is imported
     (start-up: the others pull in batch, check, explain, plot)."""
@@ -53,6 +60,11 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "memory_budget", None) is not None:
+            from .. import budget
+
+            # through the environment, so that batch's worker processes get it too
+            os.environ[budget.ENV] = str(budget.parse_size(args.memory_budget))
         return int(args.func(args) or 0)
     except AvalignError as exc:
         print(f"avalign: error: {exc}", file=sys.stderr)

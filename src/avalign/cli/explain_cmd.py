@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..explain import explain
+from . import add_budget_argument
 from .extract_cmd import add_align_arguments, align_kwargs, parse_option
 
 
@@ -25,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="feature or preset option (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_budget_argument(p)
     p.set_defaults(func=run)
 
 

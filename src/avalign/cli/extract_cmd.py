@@ -7,6 +7,7 @@ import sys
 
 from .. import progress
 from ..api import extract
+from . import add_budget_argument
 from ..errors import InputError
 from ..store import check_writable, save
 
@@ -35,6 +36,7 @@ def add_recipe_arguments(p) -> None:
                    help="shift audio against video in ms; positive means the audio is later")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="feature or preset option, e.g. n_mels=40 (repeatable)")
+    add_budget_argument(p)
 
 
 def recipe_kwargs(args) -> dict:
@@ -88,8 +90,24 @@ def run(args) -> int:
     inputs = (args.input, args.model)
     out = check_writable(args.output, inputs=inputs)
     aligned = extract(args.input, **recipe_kwargs(args), **align_kwargs(args))
+    refuse_empty(aligned)
     npy, side = save(out, aligned.values, aligned.meta, inputs=inputs)
     warn_missing_audio(args.input, aligned.meta)
     if not args.quiet:
         print(f"{npy}: {list(aligned.values.shape)} {aligned.values.dtype} ({side.name} beside it)")
     return 0
+
+
+def refuse_empty(aligned) -> None:
+    """An array of zero rows is not written: say why (the rate gives no frame for this much audio)."""
+    if aligned.values.shape[0]:
+        return
+    meta = aligned.meta
+    duration = (meta.get("audio") or {}).get("duration", 0.0)
+    fps = meta.get("fps")
+    if fps:
+        from ..timing import parse_fps
+
+        raise InputError(f"--fps {fps} gives 0 rows for {duration:.3f} s of audio (one frame every "
+                         f"{float(1 / parse_fps(fps)):.6g} s): nothing to write; pass a higher --fps or --num-frames")
+    raise InputError(f"{duration:.3f} s of audio give 0 rows: nothing to write")

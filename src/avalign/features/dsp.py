@@ -16,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
+from .. import budget
 from ..errors import InputError
 from ..timing import stft_num_frames
 
@@ -105,6 +106,8 @@ def pad_centre(x: np.ndarray, pad: int, *, pad_mode: str = "constant", preemph: 
     n = x.shape[0]
     if pad_mode == "reflect" and n < 2:
         raise InputError(f"reflect padding needs at least 2 samples, got {n}")
+    budget.check(budget.nbytes(n + 2 * pad, itemsize=x.dtype.itemsize),
+                 f"{n} samples padded by {pad} on both sides x {x.dtype}")
     if pad_mode == "reflect" and n <= pad + 1:
         if preemph:
             x = preemphasis(x, preemph, dtype=x.dtype)
@@ -146,8 +149,11 @@ def stft(x: np.ndarray, *, n_fft: int, hop: int, win_length: int | None = None, 
     """
     x = np.asarray(x, dtype=dtype)
     frames = _framed(x, n_fft=n_fft, hop=hop, center=center, pad_mode=pad_mode)
+    kind = np.result_type(dtype, np.complex64)
+    budget.check(budget.nbytes(frames.shape[0], n_fft // 2 + 1, itemsize=kind.itemsize),
+                 f"an STFT of {frames.shape[0]} frames x {n_fft // 2 + 1} bins x {kind}")
     w = get_window(window, win_length or n_fft, n_fft).astype(dtype)
-    out = np.empty((frames.shape[0], n_fft // 2 + 1), dtype=np.result_type(dtype, np.complex64))
+    out = np.empty((frames.shape[0], n_fft // 2 + 1), dtype=kind)
     block = max(1, (1 << 22) // n_fft)  # bounded temporaries for long signals
     for i in range(0, frames.shape[0], block):
         out[i:i + block] = scipy.fft.rfft(frames[i:i + block] * w, axis=-1, workers=FFT_WORKERS)
@@ -194,6 +200,10 @@ def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: i
     """
     dtype = np.dtype(dtype)
     x = np.asarray(x, dtype=dtype)
+    t_expected = stft_num_frames(x.shape[0], n_fft=n_fft, hop=hop, center=center)
+    budget.check(budget.nbytes(t_expected, filterbank.shape[1], itemsize=dtype.itemsize)
+                 + budget.nbytes(min(block, max(t_expected, 1)), n_fft + n_fft // 2 + 1, itemsize=2 * dtype.itemsize),
+                 f"{t_expected} frames x {filterbank.shape[1]} mels x {dtype}, blocks of {block} x {n_fft} samples")
     frames = _framed(x, n_fft=n_fft, hop=hop, center=center, pad_mode=pad_mode, preemph=preemph)
     w = get_window(window, win_length or n_fft, n_fft).astype(dtype)
     lo, hi = _used_bins(filterbank)
@@ -301,6 +311,9 @@ def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0
         fmax = sample_rate / 2.0
     if not 0 <= fmin < fmax:
         raise InputError(f"bad mel band: fmin {fmin} Hz must be below fmax {fmax} Hz and not negative")
+    # the ramps, both slopes and the weights: four (n_mels + 2) x bins float64 arrays at once
+    budget.check(4 * budget.nbytes(n_mels + 2, n_fft // 2 + 1, itemsize=8),
+                 f"a mel filterbank of {n_mels} mels x {n_fft // 2 + 1} FFT bins x float64, with its temporaries")
     fftfreqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     mel_f = mel_to_hz(np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), n_mels + 2), htk=htk)
     fdiff = np.diff(mel_f)
@@ -326,6 +339,8 @@ def psf_filterbank(*, nfilt: int, nfft: int, sample_rate: int, lowfreq: float = 
     ``None`` or 0 means ``sample_rate / 2`` (psf's ``highfreq or samplerate/2``).
     """
     highfreq = highfreq or sample_rate / 2
+    budget.check(2 * budget.nbytes(nfilt + 2, nfft // 2 + 1, itemsize=8),
+                 f"a filterbank of {nfilt} filters x {nfft // 2 + 1} FFT bins x float64, with its copy")
     mel = np.linspace(hz_to_mel(lowfreq, htk=True), hz_to_mel(highfreq, htk=True), nfilt + 2)
     edges = np.floor((nfft + 1) * mel_to_hz(mel, htk=True) / sample_rate)
     fb = np.zeros((nfilt, nfft // 2 + 1))

@@ -77,6 +77,82 @@ def from_pretrained(loader, model, **kwargs):
         raise ModelError(f"cannot load model {name!r}{hint}: {first}") from None
 
 
+def _dim(cfg, *names, default=0) -> int:
+    """The first of ``names`` that ``cfg`` (a transformers config) sets, as a non-negative int."""
+    for name in names:
+        value = getattr(cfg, name, None)
+        if value is not None and not isinstance(value, (list, tuple, dict, str)):
+            try:
+                return max(int(value), 0)
+            except (TypeError, ValueError, OverflowError):
+                raise ModelError(f"bad model config: {name} = {value!r} is not a size") from None
+    return default
+
+
+def config_parameters(cfg, *, encoder_only: bool = False) -> int:
+    """Parameters of a transformer speech model, estimated from its config alone (before building it).
+
+    Counts the attention and feed-forward blocks (``4 d^2 + 2 d ffn`` per layer, ``4 d^2`` more per decoder
+    layer for cross-attention), the embeddings (vocabulary and positions, ``d`` each), the conv front end of
+    wav2vec2-style models (``conv_dim``, ``conv_kernel``) and its positional conv, and Whisper's two input
+    convs. ``encoder_only``: the encoder alone (no decoder, vocabulary or target positions). Exact Python integers: an absurd config gives an absurd number, never an overflow.
+    """
+    d = _dim(cfg, "hidden_size", "d_model")
+    ffn = _dim(cfg, "intermediate_size", "encoder_ffn_dim", default=4 * d)
+    enc = _dim(cfg, "num_hidden_layers", "encoder_layers")
+    dec = 0 if encoder_only else _dim(cfg, "decoder_layers")
+    dec_ffn = _dim(cfg, "decoder_ffn_dim", default=ffn)
+    total = enc * (4 * d * d + 2 * d * ffn) + dec * (8 * d * d + 2 * d * dec_ffn)
+    total += d * _dim(cfg, "max_position_embeddings", "max_source_positions")
+    if not encoder_only:
+        total += d * (_dim(cfg, "vocab_size") + _dim(cfg, "max_target_positions"))
+    mels = _dim(cfg, "num_mel_bins")
+    if mels:
+        total += 3 * d * (mels + d)
+    conv_dim, conv_kernel = getattr(cfg, "conv_dim", None), getattr(cfg, "conv_kernel", None)
+    if isinstance(conv_dim, (list, tuple)) and isinstance(conv_kernel, (list, tuple)):
+        channels = [1] + [max(int(c), 0) for c in conv_dim]
+        total += sum(channels[i] * channels[i + 1] * max(int(k), 0) for i, k in enumerate(conv_kernel[:len(conv_dim)]))
+        total += channels[-1] * d
+        groups = max(_dim(cfg, "num_conv_pos_embedding_groups", default=1), 1)
+        total += d * (d // groups) * _dim(cfg, "num_conv_pos_embeddings")
+    return total
+
+
+#: Bytes per parameter of a model being loaded: float32, built once and filled from the checkpoint.
+PARAMETER_BYTES = 8
+
+
+def check_config(cfg, name, *, encoder_only: bool = False) -> None:
+    """Refuse (BudgetError) a model whose config declares more parameters than the memory budget holds."""
+    from .. import budget
+
+    params = config_parameters(cfg, encoder_only=encoder_only)
+    layers = _dim(cfg, "num_hidden_layers", "encoder_layers") + (0 if encoder_only else _dim(cfg, "decoder_layers"))
+    budget.check(params * PARAMETER_BYTES,
+                 f"a model of about {params} parameters from {name}'s config ({layers} layers of width "
+                 f"{_dim(cfg, 'hidden_size', 'd_model')}) x float32, built then loaded")
+
+
+class quiet_transformers:
+    """Silence transformers' load report and progress bar while a model loads (restored afterwards)."""
+
+    def __init__(self, tf):
+        self.logging = tf.utils.logging
+
+    def __enter__(self):
+        self.level = self.logging.get_verbosity()
+        self.bar = self.logging.is_progress_bar_enabled()
+        self.logging.set_verbosity_error()
+        self.logging.disable_progress_bar()
+
+    def __exit__(self, *exc):
+        self.logging.set_verbosity(self.level)
+        if self.bar:
+            self.logging.enable_progress_bar()
+        return False
+
+
 #: Models kept in memory per process (most recently used last).
 CACHE_SIZE = 2
 _LOADED = None  # OrderedDict of loaded models, created on first use

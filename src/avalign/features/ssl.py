@@ -105,23 +105,7 @@ class SSLConfig:
             raise InputError("wav2vec2-family models read 16 kHz audio; sample_rate must be 16000")
 
 
-class _quiet_transformers:
-    """Silence transformers' load report and progress bar while a model loads (restored afterwards)."""
-
-    def __init__(self, tf):
-        self.logging = tf.utils.logging
-
-    def __enter__(self):
-        self.level = self.logging.get_verbosity()
-        self.bar = self.logging.is_progress_bar_enabled()
-        self.logging.set_verbosity_error()
-        self.logging.disable_progress_bar()
-
-    def __exit__(self, *exc):
-        self.logging.set_verbosity(self.level)
-        if self.bar:
-            self.logging.enable_progress_bar()
-        return False
+_quiet_transformers = neural.quiet_transformers
 
 
 def zero_mean_unit_var(samples: np.ndarray) -> np.ndarray:
@@ -165,6 +149,7 @@ class SSLExtractor(Extractor):
                                  f"expects {' or '.join(self.model_types)}")
             if not hasattr(cfg, "conv_kernel") or not hasattr(cfg, "conv_stride"):
                 raise ModelError(f"{self.config.model}: not a conv front-end speech model (no conv_kernel)")
+            neural.check_config(cfg, self.config.model)
             self._hf_config = cfg
         return self._hf_config
 

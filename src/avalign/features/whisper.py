@@ -366,18 +366,20 @@ def _load_openai_checkpoint(path: Path):
         ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
         dims, state = ckpt["dims"], ckpt["model_state_dict"]
         n_state = int(dims["n_audio_state"])
-        cfg = tf.WhisperConfig(
-            num_mel_bins=int(dims["n_mels"]), max_source_positions=int(dims["n_audio_ctx"]), d_model=n_state,
-            encoder_attention_heads=int(dims["n_audio_head"]), encoder_layers=int(dims["n_audio_layer"]),
-            encoder_ffn_dim=4 * n_state, vocab_size=int(dims["n_vocab"]),
-            max_target_positions=int(dims["n_text_ctx"]), decoder_layers=int(dims["n_text_layer"]),
-            decoder_attention_heads=int(dims["n_text_head"]), decoder_ffn_dim=4 * int(dims["n_text_state"]))
+        with neural.quiet_transformers(tf):  # a small vocabulary warns about the default token ids
+            cfg = tf.WhisperConfig(
+                num_mel_bins=int(dims["n_mels"]), max_source_positions=int(dims["n_audio_ctx"]), d_model=n_state,
+                encoder_attention_heads=int(dims["n_audio_head"]), encoder_layers=int(dims["n_audio_layer"]),
+                encoder_ffn_dim=4 * n_state, vocab_size=int(dims["n_vocab"]),
+                max_target_positions=int(dims["n_text_ctx"]), decoder_layers=int(dims["n_text_layer"]),
+                decoder_attention_heads=int(dims["n_text_head"]), decoder_ffn_dim=4 * int(dims["n_text_state"]))
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, AttributeError,
             pickle.UnpicklingError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot read {path} as an openai whisper checkpoint: {first}") from None
     from transformers.models.whisper.modeling_whisper import WhisperEncoder as HFEncoder
 
+    neural.check_config(cfg, path, encoder_only=True)  # only the encoder is built
     encoder = HFEncoder(cfg)
     mapped = openai_encoder_state(state)
     if "embed_positions.weight" not in mapped:
@@ -406,6 +408,7 @@ class EncoderModel:
         if name is not None and Path(name).expanduser().is_file():
             encoder = _load_openai_checkpoint(Path(name).expanduser())
         else:
+            neural.check_config(neural.from_pretrained(neural.transformers().AutoConfig, name), name)
             whole = neural.from_pretrained(neural.transformers().WhisperModel, name)
             encoder = whole.encoder
             del whole

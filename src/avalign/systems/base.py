@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import budget
 from ..errors import AudioTooShortError, InputError
 from ..framed import Aligned
 from ..media import Audio
@@ -287,7 +288,21 @@ class Preset:
         n = int(n_samples)
         req = Request(n, f, None if video_frames is None else int(video_frames), self.opts,
                       frames=self.feature.frames(n, self.opts), sample_rate=self.sample_rate)
+        self._check_rows(req)
         return dataclasses.replace(req, rows=max(int(self.count(req)), 0))
+
+    #: Bytes per row of the index arrays that counting and :meth:`sources` build (starts, spans, float times).
+    INDEX_BYTES = 32
+
+    def _check_rows(self, req: Request) -> None:
+        """Refuse (BudgetError) a request whose rows, bounded from its shapes before any count rule runs, would
+        not fit the budget even as row indices: every rule gives at most about ``2 * (d * fps + frames + V)``
+        rows (``d`` seconds, ``frames`` feature frames, ``V`` video frames)."""
+        per_second = -(-req.n_samples * req.fps.numerator // (req.sample_rate * req.fps.denominator))
+        bound = 2 * (per_second + req.frames + (req.video_frames or 0)) + 16
+        budget.check(budget.nbytes(bound, itemsize=self.INDEX_BYTES),
+                     f"up to {bound} rows of preset {self.name} for {req.n_samples} samples at "
+                     f"{fraction_str(req.fps)} fps, {self.INDEX_BYTES} bytes of indices each")
 
     def num_frames(self, n_samples: int, fps=None, video_frames: int | None = None) -> int:
         """Exact number of output rows for ``n_samples`` samples at ``fps`` (pure)."""
@@ -311,7 +326,20 @@ class Preset:
             raise AudioTooShortError(
                 f"audio of {audio.num_samples} samples ({audio.num_samples / self.sample_rate * 1000:.1f} ms) "
                 f"gives no {self.name} rows: {self.too_short}")
-        return self.layout.apply(self.feature.compute(audio, req, model=model, device=device), req)
+        values = self.feature.compute(audio, req, model=model, device=device)
+        self._check_layout(values, req)
+        return self.layout.apply(values, req)
+
+    def _check_layout(self, values: np.ndarray, req: Request) -> None:
+        """Refuse (BudgetError) rows whose array, estimated from the feature values' row size and the layout's
+        window, would not fit the budget (the gathered windows and their contiguous copy)."""
+        layout = self.layout.pick(req) if hasattr(self.layout, "pick") else self.layout
+        size = int(getattr(layout, "size", 1) or 1)
+        width = 1
+        for d in values.shape[1:]:
+            width *= int(d)
+        budget.check(2 * budget.nbytes(req.rows, size, width, itemsize=max(values.dtype.itemsize, 4)),
+                     f"{req.rows} rows x {size} x {width} {values.dtype} of preset {self.name}")
 
     def arrange(self, values: np.ndarray, n_samples: int, fps=None, video_frames: int | None = None) -> np.ndarray:
         """The layout stage alone: the system's rows from feature values ``(frames, ...)`` already computed

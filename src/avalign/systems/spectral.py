@@ -101,7 +101,7 @@ WAV2LIP = Preset(
     rule="chunk i = mel[:, s:s+16], s = int(i*80/fps); stop at the first overrun, last chunk = mel[:, M-16:]",
     shape="[K, 80, 16], K = ceil((M-15)*fps/80) + 1, M = 1 + n//200",
     reader=LIBROSA_07, feature=Wav2LipMel(),
-    count=lambda req: len(wav2lip_starts(req)),
+    count=lambda req: wav2lip_full_chunks(req.frames, req.fps) + 1 if req.frames >= MEL_STEP else 0,
     layout=mel_windows(wav2lip_starts, "shift"),
     options_spec=pad_mode("reflect"), file_name="mel_chunks.npy",
     too_short="Wav2Lip needs at least 16 mel frames (3000 samples, 187.5 ms)")

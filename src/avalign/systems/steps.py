@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..errors import AudioTooShortError
+from ..errors import AudioTooShortError, InputError
 from ..framed import stretch_positions
 from ..timing import psf_num_frames, ssl_num_frames, stft_num_frames
 
@@ -215,19 +215,16 @@ def rad_nerf_windows(n_samples: int, *, chunk: int = SSL_HOP, left: int = 10, mi
     more. Returns ``(start, stop, terminal)`` in samples of the stream
     (``left * chunk`` zeros + audio).
     """
+    if mid < 1:
+        raise InputError(f"bad streaming window: mid must be at least 1 chunk, got {mid}")
     n_chunks = -(-n_samples // chunk)
     stream = left * chunk + n_samples
     size = left + mid + right
-    out = []
-    first = 0  # chunk index (in the stream) of the buffer's first chunk
-    buffered = left
-    for _ in range(n_chunks):
-        buffered += 1
-        if buffered >= size:
-            out.append((first * chunk, (first + buffered) * chunk, False))
-            first += buffered - (left + right)
-            buffered = left + right
-    out.append((first * chunk, stream, True))
+    # closed form of the system's loop (one step per chunk): a buffer filled to `size` chunks runs and keeps
+    # `left + right`, so window k starts at chunk k*mid; the first runs once `size - left` chunks have come
+    windows = 0 if n_chunks < size - left else 1 + (n_chunks - (size - left)) // mid
+    out = [(k * mid * chunk, (k * mid + size) * chunk, False) for k in range(windows)]
+    out.append((windows * mid * chunk, stream, True))
     return out
 
 

@@ -16,6 +16,7 @@ truncated file, a file that is not a protobuf) raises :class:`GraphError`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,14 +140,25 @@ def tensor_info(msg: memoryview) -> tuple[int, tuple[int, ...]]:
     return dtype, tuple(shape)
 
 
+def tensor_count(shape: tuple[int, ...]) -> int:
+    """Elements of a tensor of ``shape``: the exact product (Python integers: a lying shape cannot overflow)."""
+    return math.prod(shape)
+
+
 def tensor_array(msg: memoryview) -> np.ndarray:
-    """A ``TensorProto`` as a numpy array (``tensor_content`` or a repeated ``float_val``)."""
+    """A ``TensorProto`` as a numpy array (``tensor_content`` or a repeated ``float_val``).
+
+    The declared shape is checked against the bytes present before anything is allocated; only TensorFlow's
+    splat (one ``float_val`` repeated) and an empty ``float_val`` (zeros) expand, within the memory budget.
+    """
+    from ... import budget
+
     dtype, shape = tensor_info(msg)
     if dtype != 1:
         raise GraphError(f"tensor of dtype {DTYPE_NAMES.get(dtype, dtype)}, expected float32")
     if any(d < 0 for d in shape):
         raise GraphError(f"tensor with unknown shape {shape}")
-    count = int(np.prod(shape)) if shape else 1
+    count = tensor_count(shape)
     content, values = None, []
     for number, wire, value in fields(msg):
         if number == 4 and wire == 2:
@@ -163,6 +175,9 @@ def tensor_array(msg: memoryview) -> np.ndarray:
         arr = np.frombuffer(content, dtype="<f4")
     else:
         arr = np.concatenate(values) if values else np.zeros(0, np.float32)
+        if arr.size in (0, 1) and count > 1:
+            budget.check(budget.nbytes(count, itemsize=4), f"a constant of shape {shape} x float32 "
+                         f"expanded from {arr.size} stored value{'s' if arr.size != 1 else ''}")
         if arr.size == 1 and count > 1:  # TensorFlow's splat of one repeated value
             arr = np.full(count, arr[0], np.float32)
         elif arr.size == 0 and count:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import budget
 from ...errors import ModelError
 from . import graphdef
 
@@ -116,17 +117,37 @@ def _constants(buf: memoryview, path: Path) -> dict:
     for io in ("input_node", "input_lengths", "logits"):
         if io not in by_name:
             raise ModelError(f"{path}: not a DeepSpeech v0.1.0 graph (no {io!r} node)")
-    out = {}
     for name in NAMES:
         node = by_name[name]
         if node.op != "Const" or node.tensor is None:
             raise ModelError(f"{path}: {name} is a {node.op or '?'} node, not a constant; "
                              "the graph is not frozen")
+    # the declared shapes first: one network's shapes, within the memory budget, before any tensor is read
+    specs = {}
+    for name in NAMES:
         try:
-            out[name] = graphdef.tensor_array(node.tensor)
+            dtype, shape = graphdef.tensor_info(by_name[name].tensor)
+        except graphdef.GraphError as exc:
+            raise ModelError(f"{path}: bad tensor {name}: {exc}") from None
+        specs[name] = _Spec(tuple(shape), np.dtype(graphdef.DTYPES.get(dtype, np.uint8)))
+    check_shapes(specs, source=str(path))
+    total = sum(graphdef.tensor_count(specs[n].shape) for n in NAMES)
+    budget.check(budget.nbytes(total, itemsize=8), f"{total} float32 weights declared by {path.name}'s "
+                 f"{len(NAMES)} tensors (h1 {specs['h1'].shape}, ...), read then converted")
+    out = {}
+    for name in NAMES:
+        try:
+            out[name] = graphdef.tensor_array(by_name[name].tensor)
         except graphdef.GraphError as exc:
             raise ModelError(f"{path}: bad tensor {name}: {exc}") from None
     return out
+
+
+class _Spec:
+    """A tensor's declared shape and dtype, read from its header (what :func:`check_shapes` looks at)."""
+
+    def __init__(self, shape: tuple, dtype):
+        self.shape, self.dtype = shape, dtype
 
 
 def _open(path: Path):
