@@ -71,6 +71,20 @@ class RecipeSpec:
         text = json.dumps(ident, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def validate(self) -> None:
+        """Refuse a bad frame rate, frame count or offset before any clip runs (:class:`InputError`)."""
+        import math
+
+        from ..timing import parse_fps
+
+        if self.fps is not None:
+            parse_fps(self.fps)
+        if self.num_frames is not None and (isinstance(self.num_frames, bool) or not isinstance(self.num_frames, int)
+                                            or self.num_frames <= 0):
+            raise InputError(f"bad num_frames {self.num_frames!r}: must be a positive integer")
+        if not math.isfinite(self.offset_ms):
+            raise InputError(f"bad offset_ms {self.offset_ms!r}: must be a finite number of milliseconds")
+
     def build(self):
         """The loaded recipe (Preset or Extractor); done once per worker."""
         from ..pipeline import make_recipe

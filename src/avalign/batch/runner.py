@@ -149,6 +149,7 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
     import time
 
     start = time.perf_counter()
+    spec.validate()  # a bad --fps refuses the run instead of writing an error row per clip
     clips = read_source(src)
     recipe = spec.build()  # refuses unknown names and options before any work (models load lazily)
     ex = make_executor(executor, workers)

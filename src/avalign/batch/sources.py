@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
 from ..media import MEDIA_EXTENSIONS
+from ..timing import parse_fps
 
 #: File suffixes read as manifests rather than media.
 MANIFEST_SUFFIXES = (".jsonl", ".csv")
@@ -127,6 +128,11 @@ def _clip_from_row(manifest: Path, n: int, row: dict) -> Clip:
         raise InputError(f"{where}: bad id {clip_id!r} (a relative path without '..')")
     fps = row.get("fps")
     fps = None if fps in (None, "") else str(fps)
+    if fps is not None:
+        try:
+            parse_fps(fps)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
     num_frames = row.get("num_frames")
     if num_frames in (None, ""):
         num_frames = None

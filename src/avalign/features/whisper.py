@@ -405,7 +405,8 @@ class EncoderModel:
         if name is not None and Path(name).expanduser().is_file():
             encoder = _load_openai_checkpoint(Path(name).expanduser())
         else:
-            whole = neural.from_pretrained(neural.transformers().WhisperModel, name)
+            neural.model_config(name, expected=("whisper",), feature="whisper")
+            whole = neural.from_pretrained(neural.transformers().WhisperModel, name, weights=True)
             encoder = whole.encoder
             del whole
         cfg = encoder.config
