@@ -19,6 +19,17 @@ from ..errors import InputError
 from .sources import Clip
 
 
+def recipe_id_of(identity: dict) -> str:
+    """Hash (16 hex digits) of what a recipe computes: its identity without the avalign version.
+
+    An output folder holds one recipe: a batch run with another id is refused
+    unless it overwrites; a new avalign version recomputes in place.
+    """
+    ident = {k: v for k, v in identity.items() if k != "avalign"}
+    text = json.dumps(ident, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class RecipeSpec:
     """Arguments of :func:`avalign.extract` shared by all clips of a batch.
@@ -62,6 +73,10 @@ class RecipeSpec:
             "offset_ms": self.offset_ms, "options": {k: self.options[k] for k in sorted(self.options)},
             "avalign": __version__,
         }
+
+    def recipe_id(self) -> str:
+        """:func:`recipe_id_of` this recipe's :meth:`identity`."""
+        return recipe_id_of(self.identity())
 
     def clip_hash(self, clip: Clip) -> str:
         """Hash (16 hex digits) of this recipe applied to ``clip`` (its own fps/num_frames included)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..store import sidecar_path
-from .manifest import MANIFEST_NAME, Manifest, write_recipe
+from .manifest import MANIFEST_NAME, Manifest, read_recipe, write_recipe
 from .progress import Progress
 from .recipe import RecipeSpec
 from .sources import Clip, read_source
@@ -103,6 +103,16 @@ def _sidecar(npy: Path) -> dict | None:
         return None
 
 
+def check_same_recipe(out_dir: Path, spec: RecipeSpec, rows: dict) -> None:
+    """InputError when ``out_dir`` already holds clips of another recipe (a mixed folder)."""
+    held = read_recipe(out_dir)
+    if not rows or held is None or held["recipe_id"] == spec.recipe_id():
+        return
+    raise InputError(f"{out_dir}: holds {len(rows)} clips of recipe {held['recipe_id']} ({held['kind']}), not of this "
+                     f"run's recipe {spec.recipe_id()} ({spec.kind}); use another output folder, or --overwrite "
+                     "to replace them")
+
+
 def make_executor(executor, workers: int):
     """``"local"``, ``"ray"`` or an object with ``run(tasks, spec, out_dir, recipe)``."""
     if not isinstance(executor, str):
@@ -119,7 +129,7 @@ def make_executor(executor, workers: int):
 
 
 def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1, system_names: bool = False,
-              retry_errors: bool = False, quiet: bool = False) -> Summary:
+              retry_errors: bool = False, overwrite: bool = False, quiet: bool = False) -> Summary:
     """Compute every clip of ``src`` into ``out``; resumable.
 
     Parameters
@@ -129,7 +139,7 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
         and optional ``id``, ``fps``, ``num_frames``).
     out : str or Path
         Output folder (created): outputs in a layout mirroring ``src``, plus
-        ``manifest.jsonl`` and ``recipe.json``.
+        ``manifest.jsonl`` and the batch's own ``.avalign/`` (``recipe.json``, lock).
     spec : RecipeSpec
         The recipe applied to every clip.
     executor : "local", "ray" or executor object
@@ -139,6 +149,9 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
         ``OUT/<id>/<the system's file name>`` (``aud_hu.npy``) instead of ``OUT/<id>.npy``.
     retry_errors : bool
         Recompute clips with an error row even when their source file is unchanged.
+    overwrite : bool
+        Allow a recipe other than the one ``out`` already holds (its clips are
+        recomputed); without it such a run is refused before anything is written.
     quiet : bool
         No progress bar.
 
@@ -165,8 +178,11 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
     summary = Summary(total=len(clips), manifest=out_dir / MANIFEST_NAME)
     manifest = Manifest(out_dir / MANIFEST_NAME)
     with manifest:
-        todo, done, recovered = plan(clips, spec, out_dir, manifest.read(), system_names=system_names,
-                                       retry_errors=retry_errors)
+        rows = manifest.read()
+        if not overwrite:
+            check_same_recipe(out_dir, spec, rows)
+        todo, done, recovered = plan(clips, spec, out_dir, rows, system_names=system_names,
+                                     retry_errors=retry_errors)
         write_recipe(out_dir, spec.identity(), spec.kind)
         for row in recovered:
             manifest.append(row)
@@ -190,4 +206,4 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
     return summary
 
 
-__all__ = ["EXECUTORS", "Summary", "output_path", "plan", "run_batch"]
+__all__ = ["EXECUTORS", "Summary", "check_same_recipe", "output_path", "plan", "run_batch"]

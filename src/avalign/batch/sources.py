@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -20,6 +21,8 @@ from ..timing import parse_fps
 
 #: File suffixes read as manifests rather than media.
 MANIFEST_SUFFIXES = (".jsonl", ".csv")
+#: The one top-level name of the output folder that no id may take: the manifest itself.
+RESERVED_ID = "manifest.jsonl"
 
 
 @dataclass(frozen=True)
@@ -68,13 +71,39 @@ def read_source(src) -> list[Clip]:
 
 
 def _from_folder(root: Path) -> list[Clip]:
+    """Media files under ``root``, each real file once.
+
+    Directory symlinks are followed, but a directory already visited (same
+    ``(st_dev, st_ino)``: a link back to a parent, two links to one folder) is
+    not entered again, and a file reached twice (a symlink or hard link to a
+    file already found) is kept at its first path in walk order.
+    """
     found = []
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            dirnames[:] = []
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith(".") or os.path.splitext(name)[1].lower() not in MEDIA_EXTENSIONS:
                 continue
             path = Path(dirpath) / name
+            try:
+                fst = os.stat(path)
+            except OSError:
+                fst = None  # a dangling link: kept, it becomes an error row
+            if fst is not None:
+                if (fst.st_dev, fst.st_ino) in seen_files:
+                    continue
+                seen_files.add((fst.st_dev, fst.st_ino))
             rel = PurePosixPath(path.relative_to(root).as_posix())
             found.append(Clip(id=str(rel.with_suffix("")), source=os.fspath(path)))
     # files sharing a stem (clip.mp4 beside its extracted clip.wav) keep their extension in the id
@@ -122,10 +151,7 @@ def _clip_from_row(manifest: Path, n: int, row: dict) -> Clip:
     clip_id = row.get("id") or None
     if clip_id is None:
         clip_id = str(PurePosixPath(rel.as_posix()).with_suffix("")) if not rel.is_absolute() else rel.stem
-    clip_id = str(clip_id)
-    parts = PurePosixPath(clip_id).parts
-    if not parts or clip_id.startswith("/") or ".." in parts or "\\" in clip_id:
-        raise InputError(f"{where}: bad id {clip_id!r} (a relative path without '..')")
+    clip_id = normalise_id(str(clip_id), where=where)
     fps = row.get("fps")
     fps = None if fps in (None, "") else str(fps)
     if fps is not None:
@@ -146,10 +172,30 @@ def _clip_from_row(manifest: Path, n: int, row: dict) -> Clip:
     return Clip(id=clip_id, source=os.fspath(source), fps=fps, num_frames=num_frames)
 
 
+def normalise_id(clip_id: str, *, where: str) -> str:
+    """``clip_id`` in normal POSIX form (``d/./x`` and ``d//x`` -> ``d/x``), or InputError.
+
+    Refused: an absolute id, one that escapes the output folder (``..``), a
+    backslash, and a component starting with ``.`` (the namespace of the
+    batch's own files, such as ``OUT/.avalign/``; hidden files are skipped in
+    folders for the same reason).
+    """
+    bad = f"{where}: bad id {clip_id!r} (a relative path without '..', '\\' or parts starting with '.')"
+    if not clip_id.strip() or clip_id.startswith("/") or "\\" in clip_id or "\0" in clip_id:
+        raise InputError(bad)
+    norm = posixpath.normpath(clip_id)
+    parts = PurePosixPath(norm).parts
+    if norm in (".", "") or any(p.startswith(".") for p in parts):
+        raise InputError(bad)
+    if parts[0] == RESERVED_ID:
+        raise InputError(f"{where}: id {clip_id!r} is reserved for the batch manifest")
+    return norm
+
+
 def _check_unique(clips: list[Clip], src: Path) -> None:
     seen: dict[str, str] = {}
     for c in clips:
         if c.id in seen:
-            raise InputError(f"{src}: two sources have the id {c.id!r} ({seen[c.id]} and {c.source});"
-                             " give distinct ids in a manifest")
+            raise InputError(f"{src}: two sources have the id {c.id!r} once normalised ({seen[c.id]} and "
+                             f"{c.source}); give distinct ids in a manifest")
         seen[c.id] = c.source

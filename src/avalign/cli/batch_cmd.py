@@ -30,6 +30,8 @@ def register(sub) -> None:
                    help="save as OUT/<clip>/<the system's file name> (aud_hu.npy, ...) instead of OUT/<clip>.npy")
     p.add_argument("--retry-errors", action="store_true",
                    help="recompute clips with an error row even when their file has not changed")
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow a recipe other than the one OUT holds (its clips are recomputed); refused otherwise")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar (for logs); the summary still prints")
     p.set_defaults(func=run)
 
@@ -41,7 +43,8 @@ def run(args) -> int:
         raise InputError(f"bad --workers {args.workers}: must be at least 1")
     spec = RecipeSpec.from_kwargs(recipe_kwargs(args))
     summary = run_batch(args.src, args.output, spec=spec, executor=args.executor, workers=args.workers,
-                        system_names=args.system_names, retry_errors=args.retry_errors, quiet=args.quiet)
+                        system_names=args.system_names, retry_errors=args.retry_errors, overwrite=args.overwrite,
+                        quiet=args.quiet)
     print(summary.line())
     for row in summary.errors[:SHOW_ERRORS]:
         print(f"  error {row['id']}: {row.get('error')}", file=sys.stderr)
