@@ -71,41 +71,62 @@ def read_source(src) -> list[Clip]:
 
 
 def _from_folder(root: Path) -> list[Clip]:
-    """Media files under ``root``, each real file once.
+    """Media files under ``root``, each real file once, at its first path that goes through no symlink.
 
-    Directory symlinks are followed, but a directory already visited (same
-    ``(st_dev, st_ino)``: a link back to a parent, two links to one folder) is
-    not entered again, and a file reached twice (a symlink or hard link to a
-    file already found) is kept at its first path in walk order.
+    The real tree is walked first; symlinked folders are walked after it (in
+    the order found), a folder already visited (same ``(st_dev, st_ino)``: a
+    link back to a parent, a second link to one folder) is not entered again,
+    and a file already found (through a symlink or a hard link) is not taken
+    again. Symlinked files come last, so a link never displaces its target.
     """
-    found = []
+    found: list[Clip] = []
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+    linked_files: list[Path] = []
+
+    def take(path: Path) -> None:
         try:
-            st = os.stat(dirpath)
+            st = os.stat(path)
         except OSError:
-            dirnames[:] = []
-            continue
-        if (st.st_dev, st.st_ino) in seen_dirs:
-            dirnames[:] = []
-            continue
-        seen_dirs.add((st.st_dev, st.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith(".") or os.path.splitext(name)[1].lower() not in MEDIA_EXTENSIONS:
-                continue
-            path = Path(dirpath) / name
+            st = None  # a dangling link: kept, it becomes an error row
+        if st is not None:
+            if (st.st_dev, st.st_ino) in seen_files:
+                return
+            seen_files.add((st.st_dev, st.st_ino))
+        rel = PurePosixPath(path.relative_to(root).as_posix())
+        found.append(Clip(id=str(rel.with_suffix("")), source=os.fspath(path)))
+
+    pending = [root]
+    while pending:
+        for dirpath, dirnames, filenames in os.walk(pending.pop(0)):  # does not descend into links
             try:
-                fst = os.stat(path)
+                st = os.stat(dirpath)
             except OSError:
-                fst = None  # a dangling link: kept, it becomes an error row
-            if fst is not None:
-                if (fst.st_dev, fst.st_ino) in seen_files:
+                dirnames[:] = []
+                continue
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                dirnames[:] = []
+                continue
+            seen_dirs.add((st.st_dev, st.st_ino))
+            real = []
+            for d in sorted(dirnames):
+                if d.startswith("."):
                     continue
-                seen_files.add((fst.st_dev, fst.st_ino))
-            rel = PurePosixPath(path.relative_to(root).as_posix())
-            found.append(Clip(id=str(rel.with_suffix("")), source=os.fspath(path)))
+                if os.path.islink(os.path.join(dirpath, d)):
+                    pending.append(Path(dirpath) / d)  # walked after the real tree
+                else:
+                    real.append(d)
+            dirnames[:] = real
+            for name in sorted(filenames):
+                if name.startswith(".") or os.path.splitext(name)[1].lower() not in MEDIA_EXTENSIONS:
+                    continue
+                path = Path(dirpath) / name
+                if os.path.islink(path):
+                    linked_files.append(path)
+                else:
+                    take(path)
+    for path in linked_files:
+        take(path)
     # files sharing a stem (clip.mp4 beside its extracted clip.wav) keep their extension in the id
     stems: dict[str, int] = {}
     for c in found:
