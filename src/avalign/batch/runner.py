@@ -35,6 +35,7 @@ class Summary:
     computed: int = 0
     skipped: int = 0
     recovered: int = 0
+    filtered: int = 0
     errors: list = field(default_factory=list)
     elapsed_s: float = 0.0
     audio_s: float = 0.0
@@ -42,7 +43,8 @@ class Summary:
 
     @property
     def ok(self) -> int:
-        return self.total - len(self.errors)
+        """Clips with features (neither failed nor left out by the sync thresholds)."""
+        return self.total - len(self.errors) - self.filtered
 
     @property
     def exit_code(self) -> int:
@@ -52,8 +54,9 @@ class Summary:
         """One line: counts, time, throughput, manifest."""
         rate = self.computed / self.elapsed_s if self.elapsed_s > 0 else 0.0
         hours = self.audio_s / 3600 / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        filtered = f", {self.filtered} skipped by the sync thresholds" if self.filtered else ""
         return (f"{self.ok}/{self.total} ok ({self.computed} computed, {self.skipped} already done,"
-                f" {self.recovered} recovered), {len(self.errors)} errors in {self.elapsed_s:.1f} s"
+                f" {self.recovered} recovered){filtered}, {len(self.errors)} errors in {self.elapsed_s:.1f} s"
                 f" ({rate:.2f} clips/s, {hours:.3g} h audio/s); manifest {self.manifest}")
 
 
@@ -86,9 +89,9 @@ def plan(clips: list[Clip], spec: RecipeSpec, out_dir: Path, rows: dict[str, dic
             recovered.append(ok_row(Task(clip, task.output, task.recipe_hash, stat), meta, None) | {"recovered": True})
             done.append(task)
             continue
-        if (not retry_errors and row and row.get("status") == "error" and stat is not None
+        if (not retry_errors and row and row.get("status") in ("error", "skipped") and stat is not None
                 and row.get("recipe_hash") == task.recipe_hash and row.get("source_stat") == list(stat)):
-            done.append(task)  # the same bad file: its error row stands
+            done.append(task)  # the same bad (or filtered-out) file: its row stands
             continue
         todo.append(Task(task.clip, task.output, task.recipe_hash, stat))
     return todo, done, recovered
@@ -141,7 +144,10 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
         Output folder (created): outputs in a layout mirroring ``src``, plus
         ``manifest.jsonl`` and the batch's own ``.avalign/`` (``recipe.json``, lock).
     spec : RecipeSpec
-        The recipe applied to every clip.
+        The recipe applied to every clip; ``spec.sync`` (a :class:`SyncSpec`)
+        measures each clip's offset first, adds ``offset_frames``, ``offset_ms``,
+        ``confidence``, ``lse_d``, ``lse_c`` to its row, skips clips outside the
+        thresholds (status ``skipped``, ``reason``) and can apply the offset.
     executor : "local", "ray" or executor object
     workers : int
         Worker processes (local) or extractor actors (ray).
@@ -162,9 +168,11 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
     import time
 
     start = time.perf_counter()
-    spec.validate()  # a bad --fps refuses the run instead of writing an error row per clip
+    spec.validate()  # a bad --fps or sync model refuses the run instead of writing an error row per clip
     clips = read_source(src)
     recipe = spec.build()  # refuses unknown names and options before any work (models load lazily)
+    if spec.sync is not None and executor == "ray":
+        raise InputError("--sync runs with the local executor (--executor local)")
     ex = make_executor(executor, workers)
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
@@ -199,7 +207,8 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
         summary.audio_s = progress.audio_s
         statuses, errors = manifest.compact([c.id for c in clips])
     wanted = {c.id for c in clips}
-    summary.errors = [r for r in errors if r["id"] in wanted]
+    summary.errors = [r for r in errors if r["id"] in wanted and r.get("status") != "skipped"]
+    summary.filtered = sum(1 for c in clips if statuses.get(c.id) == "skipped")
     summary.errors += [{"id": c.id, "source": c.source, "status": "missing", "error": "no row"}
                        for c in clips if c.id not in statuses]
     summary.elapsed_s = time.perf_counter() - start
