@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -166,8 +167,8 @@ def _convert(value, kind):
             return float(value.strip())
         raise ValueError
     if kind is str:
-        if isinstance(value, str):
-            return value
+        if isinstance(value, (str, os.PathLike)):
+            return value  # a model path stays as given
         if isinstance(value, (int, float)):
             return str(value)  # --option revision=1234 arrives as a JSON number
         raise ValueError
