@@ -53,9 +53,11 @@ def outputs(out: Path) -> dict[str, object]:
     process happened to import) under ``out``, by relative path."""
     found = {}
     for p in sorted(out.rglob("*")):
+        if ".avalign" in p.relative_to(out).parts:  # the batch's own files (recipe, lock)
+            continue
         if p.suffix == ".npy":
             found[p.relative_to(out).as_posix()] = p.read_bytes()
-        elif p.suffix == ".json" and p.name != "recipe.json":
+        elif p.suffix == ".json":
             meta = json.loads(p.read_text())
             meta.pop("versions")
             found[p.relative_to(out).as_posix()] = meta
@@ -274,7 +276,12 @@ def test_changed_recipe_recomputes(tmp_path, dataset):
     out = tmp_path / "out"
     assert run_batch(src, out, spec=SPEC, quiet=True).computed == 2
     spec40 = RecipeSpec(feature="mel", fps="25", options={"n_mels": 40})
-    s = run_batch(src, out, spec=spec40, quiet=True)
+    before = outputs(out)
+    with pytest.raises(InputError, match=f"holds 2 clips of recipe {SPEC.recipe_id()} .*this run's recipe "
+                                         f"{spec40.recipe_id()}.*--overwrite"):
+        run_batch(src, out, spec=spec40, quiet=True)  # a mixed folder: refused, nothing replaced
+    assert outputs(out) == before
+    s = run_batch(src, out, spec=spec40, overwrite=True, quiet=True)
     assert (s.computed, s.skipped, s.exit_code) == (2, 0, 0)
     assert np.load(out / "w00.npy").shape[1] == 40
     assert len(manifest_rows(out)) == 2

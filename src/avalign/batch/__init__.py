@@ -9,8 +9,8 @@ clip of a folder or manifest into ``out`` and records a row per clip in
 from __future__ import annotations
 
 from .manifest import MANIFEST_NAME, Manifest
-from .recipe import RecipeSpec
+from .recipe import RecipeSpec, SyncSpec
 from .runner import EXECUTORS, Summary, run_batch
 from .sources import Clip, read_source
 
-__all__ = ["Clip", "EXECUTORS", "MANIFEST_NAME", "Manifest", "RecipeSpec", "Summary", "read_source", "run_batch"]
+__all__ = ["Clip", "EXECUTORS", "MANIFEST_NAME", "Manifest", "RecipeSpec", "Summary", "SyncSpec", "read_source", "run_batch"]

@@ -19,7 +19,13 @@ from ..store import _json_default, write_json
 
 #: Manifest file name inside the output folder.
 MANIFEST_NAME = "manifest.jsonl"
-LOCK_NAME = ".avalign-batch.lock"
+#: The batch's own folder inside OUT: no clip id can start with a dot, so no clip output lands in it.
+BATCH_DIR = ".avalign"
+LOCK_NAME = f"{BATCH_DIR}/lock"
+RECIPE_NAME = f"{BATCH_DIR}/recipe.json"
+#: Where older versions kept the recipe (a clip with id ``recipe`` wrote its sidecar over it).
+LEGACY_RECIPE_NAME = "recipe.json"
+RECIPE_MARK = "batch recipe"
 #: Row fields that planning a rerun needs.
 PLAN_FIELDS = ("id", "status", "output", "recipe_hash", "source_stat")
 
@@ -72,6 +78,7 @@ class Manifest:
     def open(self) -> "Manifest":
         """Take the folder's lock, cut a torn last line, and open for appending."""
         lock_path = self.path.parent / LOCK_NAME
+        lock_path.parent.mkdir(exist_ok=True)
         self._lock = open(lock_path, "a+")
         try:
             import fcntl
@@ -172,6 +179,50 @@ def _cut_torn_tail(path: Path) -> None:
             os.fsync(fh.fileno())
 
 
+def read_recipe(out_dir: Path) -> dict | None:
+    """The recipe recorded in ``OUT``: ``{"kind", "recipe_id", "identity"}``, or None when there is none.
+
+    Reads ``OUT/.avalign/recipe.json``, else an older run's ``OUT/recipe.json``
+    (identity fields at the top level; its ``recipe_id`` is recomputed).
+    """
+    from .recipe import recipe_id_of
+
+    out_dir = Path(out_dir)
+    doc = _json_object(out_dir / RECIPE_NAME)
+    if doc is not None and doc.get("avalign") == RECIPE_MARK and isinstance(doc.get("identity"), dict):
+        return {"kind": doc.get("kind"), "recipe_id": recipe_id_of(doc["identity"]), "identity": doc["identity"]}
+    doc = _json_object(out_dir / LEGACY_RECIPE_NAME)
+    if _is_legacy_recipe(doc):
+        identity = {k: v for k, v in doc.items() if k != "kind"}
+        return {"kind": doc.get("kind"), "recipe_id": recipe_id_of(identity), "identity": identity}
+    return None
+
+
+def _json_object(path: Path) -> dict | None:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _is_legacy_recipe(doc: dict | None) -> bool:
+    """An older run's ``OUT/recipe.json`` (not a clip's sidecar that happens to have that name)."""
+    return (isinstance(doc, dict) and str(doc.get("kind", "")).startswith(("preset:", "feature:"))
+            and {"options", "offset_ms", "fps"} <= set(doc) and "grid" not in doc)
+
+
 def write_recipe(out_dir: Path, identity: dict, kind: str) -> None:
-    """``OUT/recipe.json``: what the folder's newest run computed (for people; the hash in rows decides)."""
-    write_json(out_dir / "recipe.json", {"avalign": "batch recipe", "kind": kind, **identity})
+    """``OUT/.avalign/recipe.json``: the recipe the folder holds (its id decides whether a run may add to it).
+
+    An older run's ``OUT/recipe.json`` is removed; a clip's sidecar of that name is left alone.
+    """
+    from .recipe import recipe_id_of
+
+    out_dir = Path(out_dir)
+    (out_dir / BATCH_DIR).mkdir(exist_ok=True)
+    write_json(out_dir / RECIPE_NAME, {"avalign": RECIPE_MARK, "kind": kind, "recipe_id": recipe_id_of(identity),
+                                       "identity": identity})
+    legacy = out_dir / LEGACY_RECIPE_NAME
+    if _is_legacy_recipe(_json_object(legacy)):
+        legacy.unlink(missing_ok=True)

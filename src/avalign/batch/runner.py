@@ -19,7 +19,7 @@ from pathlib import Path
 from .. import progress as bars
 from ..errors import InputError
 from ..store import sidecar_path
-from .manifest import MANIFEST_NAME, Manifest, write_recipe
+from .manifest import MANIFEST_NAME, Manifest, read_recipe, write_recipe
 from .progress import Progress
 from .recipe import RecipeSpec
 from .sources import Clip, read_source
@@ -36,6 +36,7 @@ class Summary:
     computed: int = 0
     skipped: int = 0
     recovered: int = 0
+    filtered: int = 0
     errors: list = field(default_factory=list)
     elapsed_s: float = 0.0
     audio_s: float = 0.0
@@ -43,7 +44,8 @@ class Summary:
 
     @property
     def ok(self) -> int:
-        return self.total - len(self.errors)
+        """Clips with features (neither failed nor left out by the sync thresholds)."""
+        return self.total - len(self.errors) - self.filtered
 
     @property
     def exit_code(self) -> int:
@@ -53,8 +55,9 @@ class Summary:
         """One line: counts, time, throughput, manifest."""
         rate = self.computed / self.elapsed_s if self.elapsed_s > 0 else 0.0
         xrt = self.audio_s / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        filtered = f", {self.filtered} skipped by the sync thresholds" if self.filtered else ""
         return (f"{self.ok}/{self.total} ok ({self.computed} computed, {self.skipped} already done,"
-                f" {self.recovered} recovered), {len(self.errors)} errors in {self.elapsed_s:.1f} s"
+                f" {self.recovered} recovered){filtered}, {len(self.errors)} errors in {self.elapsed_s:.1f} s"
                 f" ({rate:.2f} clips/s, {xrt:.3g} h of audio per hour = {xrt:.3g}x real time);"
                 f" manifest {self.manifest}")
 
@@ -88,9 +91,9 @@ def plan(clips: list[Clip], spec: RecipeSpec, out_dir: Path, rows: dict[str, dic
             recovered.append(ok_row(Task(clip, task.output, task.recipe_hash, stat), meta, None) | {"recovered": True})
             done.append(task)
             continue
-        if (not retry_errors and row and row.get("status") == "error" and stat is not None
+        if (not retry_errors and row and row.get("status") in ("error", "skipped") and stat is not None
                 and row.get("recipe_hash") == task.recipe_hash and row.get("source_stat") == list(stat)):
-            done.append(task)  # the same bad file: its error row stands
+            done.append(task)  # the same bad (or filtered-out) file: its row stands
             continue
         todo.append(Task(task.clip, task.output, task.recipe_hash, stat))
     return todo, done, recovered
@@ -103,6 +106,16 @@ def _sidecar(npy: Path) -> dict | None:
         return json.loads(sidecar_path(npy).read_text())
     except (OSError, ValueError):
         return None
+
+
+def check_same_recipe(out_dir: Path, spec: RecipeSpec, rows: dict) -> None:
+    """InputError when ``out_dir`` already holds clips of another recipe (a mixed folder)."""
+    held = read_recipe(out_dir)
+    if not rows or held is None or held["recipe_id"] == spec.recipe_id():
+        return
+    raise InputError(f"{out_dir}: holds {len(rows)} clips of recipe {held['recipe_id']} ({held['kind']}), not of this "
+                     f"run's recipe {spec.recipe_id()} ({spec.kind}); use another output folder, or --overwrite "
+                     "to replace them")
 
 
 def make_executor(executor, workers: int):
@@ -121,7 +134,7 @@ def make_executor(executor, workers: int):
 
 
 def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1, system_names: bool = False,
-              retry_errors: bool = False, quiet: bool = False) -> Summary:
+              retry_errors: bool = False, overwrite: bool = False, quiet: bool = False) -> Summary:
     """Compute every clip of ``src`` into ``out``; resumable.
 
     Parameters
@@ -131,9 +144,12 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
         and optional ``id``, ``fps``, ``num_frames``).
     out : str or Path
         Output folder (created): outputs in a layout mirroring ``src``, plus
-        ``manifest.jsonl`` and ``recipe.json``.
+        ``manifest.jsonl`` and the batch's own ``.avalign/`` (``recipe.json``, lock).
     spec : RecipeSpec
-        The recipe applied to every clip.
+        The recipe applied to every clip; ``spec.sync`` (a :class:`SyncSpec`)
+        measures each clip's offset first, adds ``offset_frames``, ``offset_ms``,
+        ``confidence``, ``lse_d``, ``lse_c`` to its row, skips clips outside the
+        thresholds (status ``skipped``, ``reason``) and can apply the offset.
     executor : "local", "ray" or executor object
     workers : int
         Worker processes (local) or extractor actors (ray).
@@ -141,6 +157,9 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
         ``OUT/<id>/<the system's file name>`` (``aud_hu.npy``) instead of ``OUT/<id>.npy``.
     retry_errors : bool
         Recompute clips with an error row even when their source file is unchanged.
+    overwrite : bool
+        Allow a recipe other than the one ``out`` already holds (its clips are
+        recomputed); without it such a run is refused before anything is written.
     quiet : bool
         No progress bar.
 
@@ -151,8 +170,11 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
     import time
 
     start = time.perf_counter()
+    spec.validate()  # a bad --fps or sync model refuses the run instead of writing an error row per clip
     clips = read_source(src)
     recipe = spec.build()  # refuses unknown names and options before any work (models load lazily)
+    if spec.sync is not None and executor == "ray":
+        raise InputError("--sync runs with the local executor (--executor local)")
     ex = make_executor(executor, workers)
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
@@ -166,8 +188,11 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
     summary = Summary(total=len(clips), manifest=out_dir / MANIFEST_NAME)
     manifest = Manifest(out_dir / MANIFEST_NAME)
     with manifest:
-        todo, done, recovered = plan(clips, spec, out_dir, manifest.read(), system_names=system_names,
-                                       retry_errors=retry_errors)
+        rows = manifest.read()
+        if not overwrite:
+            check_same_recipe(out_dir, spec, rows)
+        todo, done, recovered = plan(clips, spec, out_dir, rows, system_names=system_names,
+                                     retry_errors=retry_errors)
         write_recipe(out_dir, spec.identity(), spec.kind)
         for row in recovered:
             manifest.append(row)
@@ -185,11 +210,12 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
         summary.audio_s = progress.audio_s
         statuses, errors = manifest.compact([c.id for c in clips])
     wanted = {c.id for c in clips}
-    summary.errors = [r for r in errors if r["id"] in wanted]
+    summary.errors = [r for r in errors if r["id"] in wanted and r.get("status") != "skipped"]
+    summary.filtered = sum(1 for c in clips if statuses.get(c.id) == "skipped")
     summary.errors += [{"id": c.id, "source": c.source, "status": "missing", "error": "no row"}
                        for c in clips if c.id not in statuses]
     summary.elapsed_s = time.perf_counter() - start
     return summary
 
 
-__all__ = ["EXECUTORS", "Summary", "output_path", "plan", "run_batch"]
+__all__ = ["EXECUTORS", "Summary", "check_same_recipe", "output_path", "plan", "run_batch"]

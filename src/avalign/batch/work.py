@@ -73,8 +73,34 @@ def decode(task: Task, recipe):
     return read_audio(task.clip.source, recipe, info=info), info
 
 
-def extract_and_save(task: Task, audio, info, ctx: Context, features=None) -> tuple[dict, dict]:
+def measure_sync(task: Task, ctx: Context, info=None):
+    """The clip's measured audio-video offset (:func:`avalign.sync`) when the recipe asks for it, else None."""
+    sync_spec = ctx.spec.sync
+    if sync_spec is None:
+        return None
+    from ..sync import sync
+
+    return sync(task.clip.source, method=sync_spec.method, crop=sync_spec.crop, vshift=sync_spec.vshift,
+                seconds=sync_spec.seconds, device=_sync_device(ctx.spec.device), info=info,
+                net=sync_spec.net(_sync_device(ctx.spec.device)))
+
+
+def _sync_device(device: str | None) -> str:
+    return "cuda" if (device or "").startswith("cuda") else "cpu"
+
+
+def sync_columns(result) -> dict:
+    """The manifest columns of a measured offset (``lse_d``/``lse_c``: SyncNet only, else None)."""
+    return {"offset_frames": result.offset_frames, "offset_ms": result.offset_ms, "confidence": result.confidence,
+            "lse_d": result.lse_d, "lse_c": result.lse_c}
+
+
+def extract_and_save(task: Task, audio, info, ctx: Context, features=None, synced=None) -> tuple[dict, dict]:
     """Extract features from decoded audio and save them atomically under ``OUT/task.output``.
+
+    ``synced``: a :class:`~avalign.sync.SyncResult` to apply (``--apply-sync``):
+    the features are extracted with its offset, which the sidecar records
+    (:func:`avalign.sync.extract_synced`, the path of ``avalign sync --apply``).
 
     Returns
     -------
@@ -85,7 +111,13 @@ def extract_and_save(task: Task, audio, info, ctx: Context, features=None) -> tu
     from ..store import save
 
     t0 = time.perf_counter()
-    aligned = extract(audio, recipe=ctx.recipe, info=info, features=features, **ctx.spec.extract_kwargs(task.clip))
+    kwargs = ctx.spec.extract_kwargs(task.clip)
+    if synced is not None:
+        from ..sync import extract_synced
+
+        aligned = extract_synced(audio, synced, recipe=ctx.recipe, info=info, features=features, **kwargs)
+    else:
+        aligned = extract(audio, recipe=ctx.recipe, info=info, features=features, **kwargs)
     t1 = time.perf_counter()
     meta = dict(aligned.meta)
     meta["batch"] = {"id": task.clip.id, "recipe_hash": task.recipe_hash}
@@ -101,13 +133,29 @@ def extract_and_save(task: Task, audio, info, ctx: Context, features=None) -> tu
     return meta, {"extract_s": round(t1 - t0, 6), "write_s": round(t2 - t1, 6)}
 
 
-def ok_row(task: Task, meta: dict, timings: dict | None) -> dict:
-    """The manifest row of a saved clip (from the sidecar ``meta``)."""
-    return {
+def ok_row(task: Task, meta: dict, timings: dict | None, synced=None) -> dict:
+    """The manifest row of a saved clip (from the sidecar ``meta``; with the sync columns of ``synced``)."""
+    row = {
         "id": task.clip.id, "source": task.clip.source, "output": task.output, "status": "ok", "error": None,
         "shape": meta.get("shape"), "dtype": meta.get("dtype"), "grid": meta.get("grid"),
         "duration_s": (meta.get("audio") or {}).get("duration"), "timings": timings,
         "recipe_hash": task.recipe_hash, "source_stat": task.source_stat,
+    }
+    if synced is not None:
+        row.update(sync_columns(synced))
+    else:
+        applied = (meta.get("offsets") or {}).get("sync")  # a row recovered from a sidecar
+        if isinstance(applied, dict):
+            row.update({k: applied.get(k) for k in ("offset_frames", "offset_ms", "confidence", "lse_d", "lse_c")})
+    return row
+
+
+def skipped_row(task: Task, result, reason: str, timings: dict | None = None) -> dict:
+    """The manifest row of a clip left out by the sync thresholds (no output written)."""
+    return {
+        "id": task.clip.id, "source": task.clip.source, "output": None, "status": "skipped", "error": None,
+        "reason": reason, "shape": None, "dtype": None, "grid": None, "duration_s": None, "timings": timings,
+        "recipe_hash": task.recipe_hash, "source_stat": task.source_stat, **sync_columns(result),
     }
 
 
@@ -127,14 +175,23 @@ def error_row(task: Task, exc: BaseException | str, timings: dict | None = None)
 def process(task: Task, ctx: Context) -> dict:
     """Decode, extract and save one clip; a manifest row either way."""
     t0 = time.perf_counter()
+    measured = None
     try:
+        measured = measure_sync(task, ctx)
+        ts = time.perf_counter()
+        sync_s = {"sync_s": round(ts - t0, 6)} if measured is not None else {}
+        reason = ctx.spec.sync.rejects(measured) if measured is not None else None
+        if reason is not None:
+            return skipped_row(task, measured, reason, {**sync_s, "total_s": round(ts - t0, 6)})
         audio, info = decode(task, ctx.recipe)
         t1 = time.perf_counter()
-        meta, timings = extract_and_save(task, audio, info, ctx)
+        synced = measured if measured is not None and ctx.spec.sync.apply else None
+        meta, timings = extract_and_save(task, audio, info, ctx, synced=synced)
     except Exception as exc:  # a bad clip must not stop the batch
-        return error_row(task, exc, {"total_s": round(time.perf_counter() - t0, 6)})
-    timings = {"decode_s": round(t1 - t0, 6), **timings, "total_s": round(time.perf_counter() - t0, 6)}
-    return ok_row(task, meta, timings)
+        row = error_row(task, exc, {"total_s": round(time.perf_counter() - t0, 6)})
+        return row if measured is None else {**row, **sync_columns(measured)}
+    timings = {**sync_s, "decode_s": round(t1 - ts, 6), **timings, "total_s": round(time.perf_counter() - t0, 6)}
+    return ok_row(task, meta, timings, synced=measured)
 
 
 def process_bucket(tasks: list[Task], ctx: Context) -> list[dict]:
@@ -146,7 +203,7 @@ def process_bucket(tasks: list[Task], ctx: Context) -> list[dict]:
     otherwise each clip runs on its own. Any failure in the batched pass falls
     back to one clip at a time, so one bad clip cannot take its bucket down.
     """
-    if len(tasks) < 2 or not hasattr(ctx.recipe, "extract_many"):
+    if len(tasks) < 2 or not hasattr(ctx.recipe, "extract_many") or ctx.spec.sync is not None:
         return [process(t, ctx) for t in tasks]
     from ..pipeline import on_video_clock
 

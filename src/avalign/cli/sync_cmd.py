@@ -50,12 +50,10 @@ def run(args) -> int:
             line += f", LSE-D {result.lse_d:.3f}, LSE-C {result.lse_c:.3f}"
         print(line)
     if args.apply:
-        from ..api import extract
+        from ..sync import extract_synced
 
-        aligned = extract(args.input, args.preset, feature=args.feature, offset_ms=result.offset_ms)
-        meta = dict(aligned.meta)
-        meta["offsets"] = {**meta["offsets"], "sync": result.to_dict(curves=False)}
-        npy, _ = save(out, aligned.values, meta)
+        aligned = extract_synced(args.input, result, preset=args.preset, feature=args.feature)
+        npy, _ = save(out, aligned.values, aligned.meta)
         if not args.json:
             print(f"{npy}: {list(aligned.values.shape)} extracted with --offset-ms {result.offset_ms:g}")
     return 0

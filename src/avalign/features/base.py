@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import os
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -52,7 +55,9 @@ class Extractor(abc.ABC):
                     f"unknown option(s) for feature {self.name!r}: {', '.join(unknown)}; "
                     f"known: {', '.join(sorted(known))}"
                 )
-            config = self.Config(**{k: _coerce(v) for k, v in options.items()})
+            hints = typing.get_type_hints(self.Config)
+            config = self.Config(**{k: coerce_value(v, hints.get(k), what=f"option {k!r} of feature {self.name!r}")
+                                    for k, v in options.items()})
         elif options:
             config = dataclasses.replace(config, **options)
         self.config = config
@@ -119,6 +124,76 @@ class Extractor(abc.ABC):
         return f"{type(self).__name__}({self.config})"
 
 
-def _coerce(v):
-    return tuple(v) if isinstance(v, list) else v
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+_KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _members(hint) -> tuple[list, bool]:
+    """The concrete types of a field's annotation and whether None is allowed (``int | None``)."""
+    if hint is None or hint is typing.Any:
+        return [], True
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        args = typing.get_args(hint)
+        return [a for a in args if a is not type(None)], type(None) in args
+    return [hint], False
+
+
+def _convert(value, kind):
+    """``value`` as ``kind`` (bool, int, float, str) or ValueError; no silent truncation of 2.5 to 2."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ValueError
+    if isinstance(value, bool):
+        raise ValueError  # True is not a number here
+    if kind is int:
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            return int(value.strip())
+        raise ValueError
+    if kind is float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            return float(value.strip())
+        raise ValueError
+    if kind is str:
+        if isinstance(value, (str, os.PathLike)):
+            return value  # a model path stays as given
+        if isinstance(value, (int, float)):
+            return str(value)  # --option revision=1234 arrives as a JSON number
+        raise ValueError
+    return value  # other annotations (tuples, enums): passed through for the config to check
+
+
+def coerce_value(value, hint, *, what: str):
+    """``value`` (from the CLI: a JSON scalar or a string) as the type ``hint`` of a config field.
+
+    ``int | None`` takes ``None``; a list becomes a tuple. Raises :class:`InputError` with one line
+    naming ``what`` (``option 'n_mels' of feature 'mel'``), the value and the expected type.
+    """
+    if isinstance(value, list):
+        value = tuple(value)
+    kinds, optional = _members(hint)
+    if value is None and optional:
+        return None
+    if not kinds or any(k not in _KIND_NAMES for k in kinds):
+        return value
+    exact = [k for k in kinds if type(value) is k]
+    for kind in exact + [k for k in kinds if k not in exact]:
+        try:
+            return _convert(value, kind)
+        except (TypeError, ValueError, OverflowError):
+            continue
+    expected = " or ".join(_KIND_NAMES[k] for k in kinds) + (" or null" if optional else "")
+    raise InputError(f"bad value {value!r} for {what}: expected {expected}")
 

@@ -53,26 +53,141 @@ def offline() -> bool:
                for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def from_pretrained(loader, model, **kwargs):
-    """``loader.from_pretrained(model)`` with clear errors and no remote code.
+#: Weight files that are pickles (loading one can run code): refused, with how to convert.
+PICKLE_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack", "model.ckpt.index")
+#: Seconds to wait for a TCP connection to the hub before calling it unreachable.
+HUB_TIMEOUT_S = 1.5
+_HUB_REACHABLE: dict[str, bool] = {}
 
-    ``model`` is a local directory (loaded with ``local_files_only``) or a
-    model id (downloaded unless offline). Any failure becomes a ModelError.
-    """
+
+def _local_dir(model) -> tuple[str, Path | None]:
+    """``(name, local directory or None for a hub id)``; a ModelError for a missing path or a file."""
     if model is None:
         raise ModelError("this feature needs a model: pass --model with a local directory or a model id")
     name = os.fspath(model)
     local = Path(name).expanduser()
-    is_local = local.exists()
-    if is_local and not local.is_dir():
-        raise ModelError(f"{name}: a model must be a directory in transformers format (config.json + weights)")
-    if not is_local and (name.startswith((".", "/", "~")) or os.sep in name.strip("/").split("/", 1)[-1]):
+    if local.exists():
+        if not local.is_dir():
+            raise ModelError(f"{name}: a model must be a directory in transformers format (config.json + weights)")
+        return name, local
+    if name.startswith((".", "/", "~")) or os.sep in name.strip("/").split("/", 1)[-1]:
         raise ModelError(f"{name}: no such model directory")
+    return name, None
+
+
+def hub_reachable() -> bool:
+    """Whether a TCP connection to the Hugging Face endpoint opens within :data:`HUB_TIMEOUT_S` (cached)."""
+    import socket
+    from urllib.parse import urlparse
+
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    if endpoint not in _HUB_REACHABLE:
+        url = urlparse(endpoint)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((url.hostname or "", port), timeout=HUB_TIMEOUT_S).close()
+            _HUB_REACHABLE[endpoint] = True
+        except OSError:
+            _HUB_REACHABLE[endpoint] = False
+    return _HUB_REACHABLE[endpoint]
+
+
+def _in_cache(name: str) -> bool:
+    """Whether the hub id ``name`` has its ``config.json`` in the local Hugging Face cache."""
     try:
-        return loader.from_pretrained(str(local) if is_local else name, trust_remote_code=False,
-                                      local_files_only=is_local or offline(), **kwargs)
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - transformers depends on huggingface_hub
+        return False
+    try:
+        found = try_to_load_from_cache(name, "config.json")
+    except Exception:  # a malformed id
+        return False
+    return isinstance(found, str)
+
+
+def _local_files_only(name: str, local: Path | None) -> bool:
+    """Load without the network: a local directory, offline mode, or an unreachable hub.
+
+    A hub id that cannot be downloaded and is not in the cache fails here at
+    once, instead of after transformers' ~20 s of retries.
+    """
+    if local is not None:
+        return True
+    if not offline() and hub_reachable():
+        return False
+    if not _in_cache(name):
+        why = "HF_HUB_OFFLINE is set" if offline() else "no network"
+        raise ModelError(f"model {name!r} is not a local directory and is not in the Hugging Face cache; {why}: "
+                         "download it where you have internet or pass a local directory")
+    return True
+
+
+def refuse_pickled_weights(name: str, local: Path) -> None:
+    """ModelError when a local model directory has pickled weights and no safetensors.
+
+    A pickle (``pytorch_model.bin``) can run code when it is loaded; avalign
+    reads only ``*.safetensors``. The message says how to convert once.
+    """
+    if any(local.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for p in local.iterdir() if p.name in PICKLE_WEIGHTS or p.suffix in (".bin", ".pt", ".pth"))
+    if pickled:
+        raise ModelError(
+            f"{name}: weights are a pickle ({pickled[0]}), which avalign does not load (unpickling can run code); "
+            f"convert them once, if you trust the file: python -c \"import transformers as t; "
+            f"t.AutoModel.from_pretrained('{local}').save_pretrained('{local}', safe_serialization=True)\"")
+
+
+def model_config(model, *, expected: tuple[str, ...], feature: str):
+    """The transformers config of ``model`` (no weights read), checked to be one of ``expected`` model types.
+
+    ``expected`` holds ``config.model_type`` values (``("hubert",)``); a local
+    directory's ``config.json`` is read as JSON first, so a model of another
+    family is refused with its type named before transformers sees it, and
+    pickled weights are refused (:func:`refuse_pickled_weights`).
+    """
+    import json
+
+    name, local = _local_dir(model)
+    if local is not None:
+        try:
+            found = json.loads((local / "config.json").read_text()).get("model_type")
+        except FileNotFoundError:
+            raise ModelError(f"{name}: no config.json; a model must be a directory in transformers format") from None
+        except (OSError, ValueError, AttributeError) as exc:
+            raise ModelError(f"{name}: config.json is not a JSON object ({type(exc).__name__})") from None
+        _check_type(name, found, expected, feature)
+        refuse_pickled_weights(name, local)
+    cfg = from_pretrained(transformers().AutoConfig, model)
+    _check_type(name, getattr(cfg, "model_type", None), expected, feature)
+    return cfg
+
+
+def _check_type(name: str, found, expected: tuple[str, ...], feature: str) -> None:
+    if expected and found not in expected:
+        raise ModelError(f"{name}: config.json says model_type {found!r}, but feature {feature!r} needs "
+                         f"{' or '.join(map(repr, expected))}")
+
+
+def from_pretrained(loader, model, *, weights: bool = False, **kwargs):
+    """``loader.from_pretrained(model)`` with clear errors and no remote code.
+
+    ``model`` is a local directory (loaded with ``local_files_only``) or a
+    model id (downloaded unless offline or the hub is unreachable; then from
+    the cache, or a ModelError at once). ``weights=True`` (a model, not a
+    config or processor) reads only safetensors. Any failure becomes a ModelError.
+    """
+    name, local = _local_dir(model)
+    if weights:
+        if local is not None:
+            refuse_pickled_weights(name, local)
+        kwargs["use_safetensors"] = True
+    local_only = _local_files_only(name, local)
+    try:
+        return loader.from_pretrained(str(local) if local is not None else name, trust_remote_code=False,
+                                      local_files_only=local_only, **kwargs)
     except (OSError, ValueError, EnvironmentError) as exc:
-        hint = " (offline: HF_HUB_OFFLINE is set)" if offline() and not is_local else ""
+        hint = " (offline: HF_HUB_OFFLINE is set)" if offline() and local is None else ""
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load model {name!r}{hint}: {first}") from None
 

@@ -143,10 +143,7 @@ class SSLExtractor(Extractor):
     def hf_config(self):
         """The model's transformers config (loaded once, without weights)."""
         if self._hf_config is None:
-            cfg = neural.from_pretrained(neural.transformers().AutoConfig, self.config.model)
-            if self.model_types and getattr(cfg, "model_type", None) not in self.model_types:
-                raise ModelError(f"{self.config.model}: a {cfg.model_type!r} model, but feature {self.name!r} "
-                                 f"expects {' or '.join(self.model_types)}")
+            cfg = neural.model_config(self.config.model, expected=self.model_types, feature=self.name)
             if not hasattr(cfg, "conv_kernel") or not hasattr(cfg, "conv_stride"):
                 raise ModelError(f"{self.config.model}: not a conv front-end speech model (no conv_kernel)")
             neural.check_config(cfg, self.config.model)
@@ -208,7 +205,7 @@ class SSLExtractor(Extractor):
 
             def load():
                 with _quiet_transformers(tf):
-                    model = neural.from_pretrained(loader, self.config.model)
+                    model = neural.from_pretrained(loader, self.config.model, weights=True)
                 return model.to(device=self.device, dtype=dtype).eval()
 
             key = ("ssl", loader.__name__, str(self.config.model), self.device, self.config.dtype)

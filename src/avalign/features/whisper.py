@@ -408,8 +408,9 @@ class EncoderModel:
         if name is not None and Path(name).expanduser().is_file():
             encoder = _load_openai_checkpoint(Path(name).expanduser())
         else:
-            neural.check_config(neural.from_pretrained(neural.transformers().AutoConfig, name), name)
-            whole = neural.from_pretrained(neural.transformers().WhisperModel, name)
+            cfg = neural.model_config(name, expected=("whisper",), feature="whisper")
+            neural.check_config(cfg, name)
+            whole = neural.from_pretrained(neural.transformers().WhisperModel, name, weights=True)
             encoder = whole.encoder
             del whole
         cfg = encoder.config

@@ -216,4 +216,44 @@ def _syncnet(source, *, info, crop, vshift, seconds, model, net, device, batch_s
                       lse_d=d["min_dist"], lse_c=d["conf"], num_windows=n)
 
 
-__all__ = ["ClipTooShortError", "Crop", "METHODS", "SyncResult", "sync", "syncnet_windows"]
+def extract_synced(source, result: SyncResult, **kwargs):
+    """``avalign.extract(source, offset_ms=result.offset_ms, **kwargs)`` with the measurement in the sidecar.
+
+    The one code path of ``avalign sync --apply`` and ``avalign batch --sync ... --apply-sync``:
+    the measured offset is the offset used, and ``meta["offsets"]["sync"]``
+    records the result it came from (without curves). ``kwargs`` must not
+    hold an ``offset_ms`` of its own.
+    """
+    import dataclasses
+
+    from ..api import extract
+
+    if kwargs.pop("offset_ms", 0.0):
+        raise InputError("an applied sync offset replaces --offset-ms: give one or the other")
+    aligned = extract(source, offset_ms=result.offset_ms, **kwargs)
+    meta = dict(aligned.meta)
+    meta["offsets"] = {**meta["offsets"], "sync": result.to_dict(curves=False)}
+    return dataclasses.replace(aligned, meta=meta)
+
+
+_NETS: dict = {}
+
+
+def load_net(model, *, device: str = "cpu"):
+    """The SyncNet network of the weights file ``model``, loaded once per process (path, size, mtime, device)."""
+    from . import syncnet as sn
+
+    p = os.fspath(model)
+    try:
+        st = os.stat(p)
+        key = (os.path.realpath(p), st.st_size, st.st_mtime_ns, device)
+    except OSError:
+        return sn.load(p, device=device)  # raises the clear ModelError
+    if key not in _NETS:
+        _NETS.clear()  # one network at a time
+        _NETS[key] = sn.load(p, device=device)
+    return _NETS[key]
+
+
+__all__ = ["ClipTooShortError", "Crop", "METHODS", "SyncResult", "extract_synced", "load_net", "sync",
+           "syncnet_windows"]

@@ -115,14 +115,11 @@ class Option:
 
     def coerce(self, preset: str, name: str, value):
         """``value`` as the option's type (from the CLI it may be a string), or InputError."""
+        from ..features.base import coerce_value
+
         kind = type(self.default)
-        if kind in (int, float) and not isinstance(value, bool):
-            try:
-                as_num = kind(value) if kind is float else int(str(value))
-            except (TypeError, ValueError):
-                raise InputError(f"bad value {value!r} for option {name!r} of preset {preset!r}: expected "
-                                 f"{'an integer' if kind is int else 'a number'}") from None
-            value = as_num
+        if kind in (bool, int, float, str):  # a None default takes anything its step accepts
+            value = coerce_value(value, kind, what=f"option {name!r} of preset {preset!r}")
         if self.choices is not None and value not in self.choices:
             raise InputError(f"bad value {value!r} for option {name!r} of preset {preset!r}; expected one of "
                              f"{', '.join(map(repr, self.choices))}")

@@ -150,13 +150,23 @@ class _Spec:
         self.shape, self.dtype = shape, dtype
 
 
+def _directory_message(path: Path) -> str:
+    """Why a directory is not a DeepSpeech model, naming the model type its ``config.json`` declares."""
+    try:
+        found = json.loads((path / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        found = None
+    held = f" holding a {found!r} model (config.json)" if found else ""
+    return f"{path}: is a directory{held}; DeepSpeech needs the v0.1.0 .pb file (output_graph.pb)"
+
+
 def _open(path: Path):
     try:
         return open(path, "rb")
     except FileNotFoundError:
         raise ModelError(f"{path}: no such DeepSpeech model file (pass the v0.1.0 output_graph.pb)") from None
     except IsADirectoryError:
-        raise ModelError(f"{path}: is a directory; DeepSpeech needs the v0.1.0 .pb file") from None
+        raise ModelError(_directory_message(path)) from None
     except OSError as exc:
         raise ModelError(f"{path}: cannot read ({exc.strerror})") from None
 
@@ -204,7 +214,7 @@ def load_weights(path, *, use_cache: bool = True) -> tuple[dict, dict]:
     if not path.exists():
         raise ModelError(f"{path}: no such DeepSpeech model file (pass the v0.1.0 output_graph.pb)")
     if path.is_dir():
-        raise ModelError(f"{path}: is a directory; DeepSpeech needs the v0.1.0 .pb file")
+        raise ModelError(_directory_message(path))
     digest = file_hash(path) if use_cache else None
     cached = cache_dir() / f"v{CACHE_VERSION}-{digest}.safetensors" if digest else None
     if cached is not None and cached.is_file():
