@@ -1,4 +1,5 @@
-"""PCM WAV files read directly (media._pcm_wav): the same probe and samples as through PyAV/FFmpeg."""
+"""PCM WAV files read directly (media._pcm_wav) and FLAC read by libsndfile: the same probe and samples
+as through PyAV/FFmpeg."""
 
 from __future__ import annotations
 
@@ -110,3 +111,36 @@ def test_truncated_wav_raises_on_both_routes(tmp_path, monkeypatch):
             media.load_audio(path)
         messages.append(str(exc.value))
     assert messages[0] == messages[1] and "truncated WAV file" in messages[0]
+
+
+@pytest.mark.parametrize("subtype", ["PCM_S8", "PCM_16", "PCM_24"])
+def test_flac_through_libsndfile_equals_pyav(subtype, tmp_path, monkeypatch):
+    soundfile = pytest.importorskip("soundfile")
+    rng = np.random.default_rng(7)
+    for ch, sr in ((1, 16000), (2, 44100), (3, 22050)):
+        x = np.clip(rng.standard_normal((int(sr * 0.6) + 7, ch)) * 0.3, -1, 0.99)
+        path = tmp_path / f"{subtype}_{ch}.flac"
+        soundfile.write(path, x, sr, subtype=subtype, format="FLAC")
+        out = []
+        for flag in (False, True):
+            monkeypatch.setattr(media, "FLAC_LIBSNDFILE", flag)
+            info = media.probe(path)
+            assert (media._flac_blocks(path, info) is not None) == flag
+            out.append([media.load_audio(path, r, channel=c, scale=s, info=info) for r, c, _, s in SETTINGS])
+        for a, b in zip(*out):
+            assert np.array_equal(a.samples, b.samples) and (a.start, a.meta) == (b.start, b.meta)
+
+
+def test_truncated_flac_same_error_on_both_routes(tmp_path, monkeypatch):
+    soundfile = pytest.importorskip("soundfile")
+    path = tmp_path / "x.flac"
+    soundfile.write(path, np.random.default_rng(0).standard_normal(48000) * 0.2, 16000, format="FLAC")
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    messages = []
+    for flag in (False, True):  # libsndfile reads short: PyAV decodes again and reports as before
+        monkeypatch.setattr(media, "FLAC_LIBSNDFILE", flag)
+        with pytest.raises(MediaError) as exc:
+            media.load_audio(cut)
+        messages.append(str(exc.value))
+    assert messages[0] == messages[1]
