@@ -1,25 +1,26 @@
-"""Decode and resample long AAC audio: avalign.load_audio against librosa.load, same file, same run.
+"""Decode speed: avalign.load_audio against soundfile.read and librosa.load, same files, same run.
 
-    python3 bench/bench_decode.py              # one hour (generation takes a minute or two, cached)
-    python3 bench/bench_decode.py --minutes 5  # quick run
+    python3 bench/bench_decode.py                  # 10 minutes of real speech
+    python3 bench/bench_decode.py --minutes 1 --repeat 3
 
-Writes speech-like audio (avalign.synth.speech_like) at 44.1 kHz as AAC in .m4a
-(PyAV) and as FLAC, then times, each in a fresh process (so that peak memory is
-its own): avalign.load_audio(m4a, 16000), avalign.load_audio(flac, 16000),
-librosa.load(m4a, sr=16000) and librosa.load(flac, sr=16000). librosa reads
-AAC only through audioread with an ffmpeg binary or GStreamer; when that is
-missing here the script says so and compares on the FLAC of the same audio.
-Prints seconds (decode + resample; imports and a warm-up call excluded, shown apart), x real
-time, ratio to librosa, max abs difference, peak RSS.
+Writes the real WAVs (``$AVALIGN_REAL_DATA``) at 16 kHz, concatenated and tiled to ``--minutes``,
+as 16-bit WAV and FLAC at 16 kHz, FLAC at 44.1 kHz, AAC (.m4a, 44.1 kHz, 128 kb/s) and Opus (.opus,
+48 kHz) through soundfile and PyAV (cached). Then, in one process, alternating, min of ``--repeat``
+(wall and CPU seconds):
+
+- at the file's own rate: ``avalign.load_audio(path, None)`` against
+  ``soundfile.read(path, dtype="float32")`` (WAV, FLAC): ratio, and whether the samples are identical;
+- at 16 kHz: ``avalign.load_audio(path, 16000)`` against ``librosa.load(path, sr=16000)``
+  (librosa reads AAC/Opus only through audioread with an ffmpeg binary; without one it says so).
+
+``x real time`` is audio seconds over CPU seconds (per core). avalign's figures include its probe.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import glob
 import os
-import resource
-import subprocess
 import sys
 import time
 from fractions import Fraction
@@ -30,145 +31,107 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-SR_IN = 44100
-SR_OUT = 16000
+
+def generate(workdir: Path, minutes: float) -> dict:
+    """name -> path of the test files (cached by length)."""
+    import soundfile
+
+    from avalign import media
+
+    names = {k: workdir / f"speech_{minutes:g}min_{k}" for k in
+             ("16k.wav", "16k.flac", "44k.flac", "44k.m4a", "48k.opus")}
+    if all(p.is_file() for p in names.values()):
+        return names
+    workdir.mkdir(parents=True, exist_ok=True)
+    real = os.environ.get("AVALIGN_REAL_DATA", str(ROOT.parent / "shared" / "data" / "real"))
+    x = np.concatenate([media.load_audio(p, 16000).samples for p in sorted(glob.glob(os.path.join(real, "*.wav")))])
+    n = int(minutes * 60 * 16000)
+    x = np.tile(x, -(-n // x.size))[:n]
+    soundfile.write(names["16k.wav"], x, 16000, subtype="PCM_16")
+    soundfile.write(names["16k.flac"], x, 16000, subtype="PCM_16")
+    soundfile.write(names["44k.flac"], media.resample(x, orig_sr=16000, target_sr=44100), 44100, subtype="PCM_16")
+    for key, codec, fmt, rate, rate_bits, block in (("44k.m4a", "aac", "ipod", 44100, 128000, 1024),
+                                                     ("48k.opus", "libopus", "ogg", 48000, 64000, 960)):
+        _encode(names[key], media.resample(x, orig_sr=16000, target_sr=rate), codec, fmt, rate, rate_bits, block)
+    return names
 
 
-def generate(workdir: Path, minutes: float) -> tuple[Path, Path]:
-    """Write ``minutes`` of speech-like audio as AAC (.m4a) and FLAC, 44.1 kHz mono; cached by length."""
+def _encode(path: Path, z: np.ndarray, codec: str, fmt: str, rate: int, bit_rate: int, block: int) -> None:
     import av
 
-    from avalign.synth import speech_like
-
-    m4a = workdir / f"speech_{minutes:g}min.m4a"
-    flac = workdir / f"speech_{minutes:g}min.flac"
-    if m4a.is_file() and flac.is_file():
-        return m4a, flac
-    workdir.mkdir(parents=True, exist_ok=True)
-    total = int(round(minutes * 60 * SR_IN))
-    chunk = 60 * SR_IN  # one minute at a time: bounded memory
-    t0 = time.perf_counter()
-    outs = []
-    for path, codec, fmt, block in ((m4a, "aac", "ipod", 1024), (flac, "flac", "flac", 4608)):
-        out = av.open(str(path) + ".part", "w", format=fmt)
-        st = out.add_stream(codec, rate=SR_IN)
-        st.layout = "mono"
-        if codec == "aac":
-            st.bit_rate = 128000
-        outs.append((out, st, codec, block))
-    pts = 0
-    for i, start in enumerate(range(0, total, chunk)):
-        x = speech_like(min(chunk, total - start) / SR_IN, sample_rate=SR_IN, seed=i)
-        for out, st, codec, block in outs:
-            fmt = st.codec_context.codec.audio_formats[0].name
-            for s in range(0, x.size, block):
-                c = x[None, s:s + block]
-                if fmt.startswith("s16"):
-                    c = np.clip(np.round(c * 32767), -32768, 32767).astype(np.int16)
-                elif fmt.startswith("s32"):
-                    c = (np.clip(np.round(c * 32767), -32768, 32767).astype(np.int32) << 16)
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(c), format=fmt, layout="mono")
-                frame.sample_rate, frame.pts, frame.time_base = SR_IN, pts + s, Fraction(1, SR_IN)
-                for p in st.encode(frame):
-                    out.mux(p)
-        pts += x.size
-    for out, st, _, _ in outs:
+    with av.open(str(path), "w", format=fmt) as out:
+        st = out.add_stream(codec, rate=rate)
+        st.layout, st.bit_rate = "mono", bit_rate
+        sample_fmt = st.codec_context.codec.audio_formats[0].name
+        for s in range(0, z.size, block):
+            c = z[None, s:s + block]
+            if sample_fmt.startswith("s16"):
+                c = np.clip(np.round(c * 32767), -32768, 32767).astype(np.int16)
+            fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(c), format=sample_fmt, layout="mono")
+            fr.sample_rate, fr.pts, fr.time_base = rate, s, Fraction(1, rate)
+            for p in st.encode(fr):
+                out.mux(p)
         for p in st.encode():
             out.mux(p)
-        out.close()
-    os.replace(str(m4a) + ".part", m4a)
-    os.replace(str(flac) + ".part", flac)
-    print(f"generated {minutes:g} min of speech-like audio (AAC 128 kb/s .m4a and FLAC, 44.1 kHz mono) "
-          f"in {time.perf_counter() - t0:.1f} s", flush=True)
-    return m4a, flac
 
 
-def child(mode: str, path: str, out: str) -> None:
-    """Run one decoder in this process; print JSON with seconds and peak RSS; save the samples."""
-    t0 = time.perf_counter()
-    if mode == "avalign":
-        import avalign
-
-        decode = lambda: avalign.load_audio(path, SR_OUT).samples  # noqa: E731
-        # warm-up, like librosa's below: PyAV loads its modules on first use
-        avalign.media.resample(np.zeros(SR_IN, np.float32), orig_sr=SR_IN, target_sr=SR_OUT)
-        avalign.probe(path)
-    else:
-        import librosa
-
-        decode = lambda: librosa.load(path, sr=SR_OUT)[0]  # noqa: E731
-        try:  # warm-up: librosa imports its submodules lazily
-            librosa.load(path, sr=SR_OUT, duration=1.0)
-        except Exception:
-            pass
-    import_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    y = decode()
-    seconds = time.perf_counter() - t0
-    np.save(out, y)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "import_s": import_s, "samples": int(y.size), "rss_mb": rss_mb}))
+def best_of(fns: dict, repeat: int) -> dict:
+    """name -> (min wall s, min CPU s, last output), the functions alternating."""
+    best = {k: [float("inf"), float("inf"), None] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                y = fn()
+            except Exception as exc:  # librosa without an AAC/Opus reader
+                best[k] = [None, None, f"{type(exc).__name__}: {str(exc)[:80]}"]
+                continue
+            w, c = time.perf_counter() - t0, time.process_time() - c0
+            best[k] = [min(best[k][0], w), min(best[k][1], c), y]
+    return best
 
 
-def run_child(mode: str, path: Path, workdir: Path) -> dict:
-    out = workdir / f"out_{mode}_{path.suffix[1:]}.npy"
-    r = subprocess.run([sys.executable, __file__, "--child", mode, str(path), str(out)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        last = (r.stderr.strip().splitlines() or ["?"])[-1]
-        return {"error": last}
-    res = json.loads(r.stdout.strip().splitlines()[-1])
-    res["out"] = out
-    return res
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=60.0, help="length of the test audio (default 60)")
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--workdir", default=os.environ.get("TMPDIR", "/tmp") + "/avalign-bench")
-    ap.add_argument("--child", nargs=3, metavar=("MODE", "PATH", "OUT"), help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.child:
-        child(*args.child)
-        return
-    workdir = Path(args.workdir)
-    m4a, flac = generate(workdir, args.minutes)
-    audio_s = args.minutes * 60
-    import av
+    args = ap.parse_args(argv)
     import librosa
+    import soundfile
 
-    print(f"audio: {audio_s:g} s at {SR_IN} Hz -> {SR_OUT} Hz; avalign {__import__('avalign').__version__}, "
-          f"librosa {librosa.__version__}, PyAV {av.__version__}")
-    runs = [("avalign", m4a), ("librosa", m4a), ("avalign", flac), ("librosa", flac)]
-    res = {(mode, p.suffix): run_child(mode, p, workdir) for mode, p in runs}
-    print(f"{'decoder':<9} {'file':<6} {'seconds':>8} {'x real time':>12} {'samples':>11} {'peak RSS MB':>12} "
-          f"{'import s':>9}")
-    for (mode, suffix), r in res.items():
-        if "error" in r:
-            print(f"{mode:<9} {suffix:<6} failed: {r['error'][:100]}")
-            continue
-        print(f"{mode:<9} {suffix:<6} {r['seconds']:8.2f} {audio_s / r['seconds']:12.0f} {r['samples']:11d} "
-              f"{r['rss_mb']:12.0f} {r['import_s']:9.2f}")
-    ref_key = (("librosa", ".m4a") if "error" not in res[("librosa", ".m4a")] else ("librosa", ".flac"))
-    if ref_key[1] == ".flac":
-        print("librosa cannot read AAC here (no ffmpeg binary / GStreamer for audioread): "
-              "it is compared on the FLAC of the same audio")
-    ref = res[ref_key]
-    y_ref = np.load(ref["out"])
-    for key in (("avalign", ".m4a"), ("avalign", ".flac")):
-        r = res[key]
-        if "error" in r:
-            continue
-        y = np.load(r["out"])
-        n = min(y.size, y_ref.size)
-        diff = float(np.abs(y[:n] - y_ref[:n]).max()) if n else float("nan")
-        print(f"avalign {key[1]} vs librosa {ref_key[1]}: speed ratio (librosa s / avalign s) "
-              f"{ref['seconds'] / r['seconds']:.2f}, "
-              f"max abs diff {diff:.3g}, lengths {y.size} vs {y_ref.size}")
-    for r in res.values():
-        if "out" in r:
-            Path(r["out"]).unlink(missing_ok=True)
+    import avalign
+
+    files = generate(Path(args.workdir), args.minutes)
+    audio_s = args.minutes * 60
+    for p in files.values():  # warm-up: lazy imports on every side
+        avalign.load_audio(p, 16000)
+    print(f"{args.minutes:g} min of speech; min of {args.repeat}, alternating; load {os.getloadavg()[0]:.1f}")
+    for key, path in files.items():
+        native = key.endswith((".wav", ".flac"))
+        fns = {"avalign": lambda: avalign.load_audio(path, None).samples}
+        if native:
+            fns["soundfile"] = lambda: soundfile.read(path, dtype="float32")[0]
+        fns["avalign16k"] = lambda: avalign.load_audio(path, 16000).samples
+        fns["librosa16k"] = lambda: librosa.load(path, sr=16000)[0]
+        r = best_of(fns, args.repeat)
+        ours = r["avalign"]
+        line = f"{key:9s} avalign {ours[0]:.3f} s (cpu {ours[1]:.3f}, {audio_s / ours[1]:.0f}x real time)"
+        if native:
+            sf_ = r["soundfile"]
+            same = sf_[2].shape == ours[2].shape and np.array_equal(sf_[2], ours[2])
+            line += (f" | soundfile {sf_[0]:.3f} s: ratio {sf_[0] / ours[0]:.2f}x (cpu {sf_[1] / ours[1]:.2f}x), "
+                     f"identical {same}")
+        a16, l16 = r["avalign16k"], r["librosa16k"]
+        if l16[0] is None:
+            line += f" | 16 kHz: avalign {a16[0]:.3f} s; librosa cannot read it here ({l16[2]})"
+        else:
+            n = min(a16[2].size, l16[2].size)
+            line += (f" | 16 kHz: avalign {a16[0]:.3f} s, librosa {l16[0]:.3f} s: ratio {l16[0] / a16[0]:.2f}x, "
+                     f"max abs diff {float(np.abs(a16[2][:n] - l16[2][:n]).max()):.2e}")
+        print(line, flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -138,6 +138,29 @@ def windows(values: np.ndarray, centres: np.ndarray, *, size: int, anchor="start
     return take(values, idx, edge=edge)
 
 
+#: Windows gathered per block by :func:`windows_swapped` (the block's gather and transpose stay in cache)
+SWAP_BLOCK = 32
+
+
+def windows_swapped(values: np.ndarray, starts: np.ndarray, *, size: int, edge: str = "zeros") -> np.ndarray:
+    """``take(values, starts[:, None] + arange(size), edge=edge).swapaxes(1, 2)``, C-contiguous.
+
+    Shape ``(len(starts), values.shape[1], size, *values.shape[2:])``: each window's
+    feature axis before its time axis (Wav2Lip's ``[80, 16]`` chunks). Built block
+    by block, so that each block's gather and transposition happen in cache
+    (about twice as fast on 10 minutes as one gather and one transposing copy); the same bytes.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    if values.ndim < 2:
+        raise InputError("windows_swapped needs values with a feature axis, shape (T, F, ...)")
+    out = np.empty((starts.shape[0], values.shape[1], size) + values.shape[2:], values.dtype)
+    offsets = np.arange(size, dtype=np.int64)[None, :]
+    for i in range(0, starts.shape[0], SWAP_BLOCK):
+        block = take(values, starts[i:i + SWAP_BLOCK, None] + offsets, edge=edge)
+        out[i:i + block.shape[0]] = block.swapaxes(1, 2)
+    return out
+
+
 def interpolate_linear(values: np.ndarray, src_times: np.ndarray, dst_times: np.ndarray,
                        *, edge: str = "clamp") -> np.ndarray:
     """Linear interpolation along axis 0 from ``src_times`` to ``dst_times`` (seconds).
@@ -180,4 +203,4 @@ def stretch(values: np.ndarray, n: int) -> np.ndarray:
 
 
 __all__ = ["Aligned", "EDGES", "Features", "Framed", "interpolate_linear", "stretch", "stretch_positions", "take",
-           "window_starts", "windows"]
+           "window_starts", "windows", "windows_swapped"]

@@ -1,7 +1,9 @@
 """Probe media files and decode their audio onto the video's clock.
 
-PyAV (FFmpeg's libraries) demuxes and decodes; soxr resamples (resampy's
-``kaiser_best`` on request, which librosa < 0.10 used).
+PyAV (FFmpeg's libraries) demuxes and decodes; plain PCM WAV files are read
+directly (the samples and the probe FFmpeg would give, without importing PyAV:
+:func:`_pcm_wav`); soxr resamples (resampy's ``kaiser_best`` on request, which
+librosa < 0.10 used).
 
 The reference clock is the video's: time 0 is the presentation time of the
 first video frame. An :class:`Audio` knows where its first sample sits on that
@@ -395,6 +397,175 @@ def _missing_audio_error(path: str, missing: int, declared: int, sample_rate: in
         f"refused above {MAX_MISSING_SECONDS:g} s or {100 * MAX_MISSING_FRACTION:g} % (see docs/foundation.md)")
 
 
+#: Read WAV files without PyAV when they are plain PCM (set False to always decode through FFmpeg).
+WAV_DIRECT = True
+
+#: ``WAVE_FORMAT_EXTENSIBLE`` sub-format GUID after its first two bytes (the format tag)
+_KSDATAFORMAT_TAIL = bytes.fromhex("000000001000800000aa00389b71")
+#: (format tag, bits per sample) -> FFmpeg's codec name, for the PCM layouts read directly
+_WAV_CODECS = {(1, 8): "pcm_u8", (1, 16): "pcm_s16le", (1, 24): "pcm_s24le", (1, 32): "pcm_s32le",
+               (3, 32): "pcm_f32le", (3, 64): "pcm_f64le"}
+#: FFmpeg's codec -> the file's sample type (None: 24-bit, widened to int32 as FFmpeg's decoder does)
+_WAV_DTYPES = {"pcm_u8": np.dtype(np.uint8), "pcm_s16le": np.dtype("<i2"), "pcm_s24le": None,
+               "pcm_s32le": np.dtype("<i4"), "pcm_f32le": np.dtype("<f4"), "pcm_f64le": np.dtype("<f8")}
+#: sample frames converted per block by :meth:`_PcmWav.blocks` (bounded temporaries)
+WAV_BLOCK = 1 << 16
+
+
+@dataclass(frozen=True)
+class _PcmWav:
+    """A RIFF/WAVE file of plain PCM: where its samples are and how FFmpeg would decode them."""
+
+    codec: str
+    sample_rate: int
+    channels: int
+    bits: int
+    offset: int  # bytes: first byte of the data chunk's payload
+    size: int  # bytes of payload (a whole number of sample frames)
+
+    @property
+    def num_samples(self) -> int:
+        return self.size // (self.channels * self.bits // 8)
+
+    def info(self, path: str) -> MediaInfo:
+        """What :func:`probe` returns for this file through FFmpeg (tests compare the two routes)."""
+        n, sr = self.num_samples, self.sample_rate
+        us = (2 * n * 1_000_000 + sr) // (2 * sr)  # FFmpeg's container duration: microseconds, rounded half up
+        audio = AudioInfo(0, self.codec, sr, self.channels, Fraction(0), n, n / sr, "index")
+        return MediaInfo(path, "wav", us / 1e6, None, audio, ({"index": 0, "type": "audio", "codec": self.codec},))
+
+    def blocks(self, path: str):
+        """Samples as PyAV's frames give them: arrays ``(channels, m)`` in the decoder's sample format
+        (int16, int32 with 24-bit values shifted left by 8, uint8, float32 or float64)."""
+        width = self.bits // 8
+        frame_bytes = width * self.channels
+        dtype = _WAV_DTYPES[self.codec]
+        with open(path, "rb") as fh:
+            fh.seek(self.offset)
+            left = self.num_samples
+            while left > 0:
+                m = min(left, WAV_BLOCK)
+                raw = fh.read(m * frame_bytes)
+                if len(raw) < m * frame_bytes:
+                    raise MediaError(f"{path}: truncated WAV file: its data ends {left - len(raw) // frame_bytes} "
+                                     "samples early")
+                if dtype is None:  # 24-bit: FFmpeg decodes to 32-bit samples, the 3 bytes in the high part
+                    b = np.zeros((m * self.channels, 4), np.uint8)
+                    b[:, 1:] = np.frombuffer(raw, np.uint8).reshape(-1, 3)
+                    x = b.reshape(-1).view("<i4")
+                else:
+                    x = np.frombuffer(raw, dtype)
+                x = x.astype(x.dtype.newbyteorder("="), copy=False)
+                yield x.reshape(m, self.channels).T
+                left -= m
+
+
+#: Decode native FLAC files with libsndfile (``soundfile``) when it is installed: about twice PyAV's
+#: speed, the same samples (tests/test_media_wav.py); set False to always decode through FFmpeg.
+FLAC_LIBSNDFILE = True
+#: libsndfile subtype -> the integer type FFmpeg's FLAC decoder gives (s16 up to 16 bits, else s32,
+#: both scaled to the full range of the type, as libsndfile's integer reads are)
+_FLAC_DTYPES = {"PCM_S8": "int16", "PCM_16": "int16", "PCM_24": "int32"}
+
+
+class _NotLibsndfile(Exception):
+    """libsndfile's reading of a file departs from FFmpeg's (length, layout): use PyAV."""
+
+
+def _flac_blocks(path, info: MediaInfo):
+    """Blocks ``(channels, m)`` of a native FLAC file read by libsndfile, in FFmpeg's sample format;
+    None when the file is not one (or soundfile is missing). Raises :class:`_NotLibsndfile` while
+    iterating when libsndfile delivers another sample count than the probe declares."""
+    if not FLAC_LIBSNDFILE or info.format != "flac" or info.audio is None or info.audio.codec != "flac" \
+            or info.audio.start_time != 0 or info.video is not None or not info.audio.num_samples:
+        return None
+    try:
+        import soundfile
+    except (ImportError, OSError):  # not installed, or its libsndfile failed to load
+        return None
+    try:
+        sf_info = soundfile.info(os.fspath(path))
+    except Exception:
+        return None
+    dtype = _FLAC_DTYPES.get(sf_info.subtype)
+    if (dtype is None or sf_info.format != "FLAC" or sf_info.frames != info.audio.num_samples
+            or sf_info.samplerate != info.audio.sample_rate or sf_info.channels != info.audio.channels):
+        return None
+    return _read_flac(soundfile, os.fspath(path), dtype, sf_info.frames)
+
+
+def _read_flac(soundfile, path: str, dtype: str, frames: int):
+    n = 0
+    try:
+        with soundfile.SoundFile(path) as fh:
+            while n < frames:
+                x = fh.read(min(WAV_BLOCK, frames - n), dtype=dtype, always_2d=True)
+                if x.shape[0] == 0:
+                    raise _NotLibsndfile(f"{n} of {frames} samples")
+                n += x.shape[0]
+                yield x.T
+    except _NotLibsndfile:
+        raise
+    except Exception as exc:  # libsndfile's errors: let FFmpeg decode (and report) instead
+        raise _NotLibsndfile(str(exc)) from None
+
+
+def _pcm_wav(path) -> _PcmWav | None:
+    """The layout of a plain-PCM WAV file, or None for anything else (then PyAV reads it).
+
+    Plain: ``RIFF``/``WAVE``, a ``fmt `` chunk before the ``data`` chunk, PCM
+    8/16/24/32-bit or IEEE float 32/64-bit (also as ``WAVE_FORMAT_EXTENSIBLE``),
+    a block alignment of ``channels * bits / 8``, and a data chunk that declares
+    a non-zero whole number of sample frames. A data chunk longer than the
+    file raises :class:`MediaError` (as on the PyAV route).
+    """
+    if not WAV_DIRECT:
+        return None
+    try:
+        path = os.fspath(path)
+        if not os.path.isfile(path):  # a FIFO or device: _open refuses it (opening would block)
+            return None
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            size = os.fstat(fh.fileno()).st_size
+            pos, fmt = 12, None
+            while pos + 8 <= size:
+                fh.seek(pos)
+                chunk = fh.read(8)
+                n = int.from_bytes(chunk[4:8], "little")
+                if chunk[:4] == b"fmt ":
+                    fmt = fh.read(min(n, 64))
+                elif chunk[:4] == b"data":
+                    break
+                pos += 8 + n + (n & 1)
+            else:
+                return None
+    except (OSError, TypeError):
+        return None
+    if fmt is None or len(fmt) < 16:
+        return None
+    tag = int.from_bytes(fmt[0:2], "little")
+    channels = int.from_bytes(fmt[2:4], "little")
+    rate = int.from_bytes(fmt[4:8], "little")
+    align = int.from_bytes(fmt[12:14], "little")
+    bits = int.from_bytes(fmt[14:16], "little")
+    if tag == 0xFFFE:
+        if len(fmt) < 40 or fmt[26:40] != _KSDATAFORMAT_TAIL:
+            return None
+        tag = int.from_bytes(fmt[24:26], "little")
+    codec = _WAV_CODECS.get((tag, bits))
+    if codec is None or channels < 1 or rate < 1 or align != channels * bits // 8:
+        return None
+    if n in (0, 0xFFFFFFFF) or n % align:  # no final size, or a partial sample frame: FFmpeg's own rules
+        return None
+    if pos + 8 + n > size:
+        _check_wav_length(path)  # raises: the data chunk declares more than the file holds
+        return None
+    return _PcmWav(codec, rate, channels, bits, pos + 8, n)
+
+
 def _rate_from_intervals(pts: list[int], tb: Fraction, base_rate: Fraction | None) -> tuple[Fraction, bool, Fraction]:
     """``(fps, vfr, average_fps)`` from sorted timestamps.
 
@@ -427,6 +598,9 @@ def probe(path) -> MediaInfo:
     only, no decoding). Raises :class:`MediaError` for a missing, empty or
     unreadable file.
     """
+    wav = _pcm_wav(path)
+    if wav is not None:
+        return wav.info(os.fspath(path))
     container = _open(path)
     try:
         return _probe(container, os.fspath(path))
@@ -506,11 +680,11 @@ def _frame_channels(frame) -> np.ndarray:
     return x if frame.format.is_planar else x.reshape(-1, ch).T
 
 
-def _frame_to_mono(frame, channel: int | str) -> np.ndarray:
-    """One decoded audio frame -> float32 mono, shape ``(samples,)``."""
-    x = _frame_channels(frame)
+def _to_mono(x: np.ndarray, channel: int | str) -> np.ndarray:
+    """Samples ``(channels, n)`` in a decoder's sample format -> float32 mono ``(n,)``."""
     if x.dtype == np.int16:
-        x = x.astype(np.float32) / 32768.0
+        x = x.astype(np.float32)
+        x /= 32768.0  # in place: the same rounding as ``/``, one array fewer
     elif x.dtype == np.int32:
         x = (x / 2147483648.0).astype(np.float32)
     elif x.dtype == np.int64:
@@ -667,8 +841,6 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
         ``samples`` shape ``(n,)``; ``meta`` records source rate, channels,
         resampler and trims.
     """
-    import av
-
     if sample_rate is not None and (not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0):
         raise InputError(f"bad sample rate {sample_rate!r}: must be a positive integer (Hz)")
     if scale not in ("float", "int16"):
@@ -686,33 +858,57 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
     declared = info.audio.num_samples
     # a header may lie (a FLAC STREAMINFO or an MP4 index declaring hours in a few bytes): the buffer is sized
     # from the declared count only as far as the file's size makes it plausible, and grows beyond that
-    resampler_obj = _Resampler(src_rate, target, resampler, expected_in=min(declared, _plausible_samples(path)))
-    container = _open(path)
-    stream = container.streams.audio[0]
+    expected_in = min(declared, _plausible_samples(path))
+    resampler_obj = _Resampler(src_rate, target, resampler, expected_in=expected_in)
     first_pts = None
     n_decoded = 0
     decode_error = None
-    try:
-        for frame in container.decode(stream):
-            if first_pts is None and frame.pts is not None:
-                first_pts = Fraction(frame.pts) * Fraction(stream.time_base)
-            mono = _frame_to_mono(frame, channel)
-            # trailing encoder padding beyond the declared stream duration
-            if declared and n_decoded + mono.shape[0] > declared:
-                mono = mono[: max(declared - n_decoded, 0)]
-            n_decoded += mono.shape[0]
-            if mono.shape[0]:
-                resampler_obj.push(mono)
-    except av.error.FFmpegError as exc:
-        if not (info.audio.declared_by and n_decoded):
-            raise MediaError(f"{os.fspath(path)}: truncated or corrupt audio stream after {n_decoded} samples "
-                             f"({_reason(exc)})") from None
-        decode_error = _reason(exc)  # the data ends (or breaks) early: counted as missing below
-    finally:
-        container.close()
+    frame_size = 0
+
+    def push(x: np.ndarray) -> None:
+        nonlocal n_decoded
+        mono = _to_mono(x, channel)
+        # trailing encoder padding beyond the declared stream duration
+        if declared and n_decoded + mono.shape[0] > declared:
+            mono = mono[: max(declared - n_decoded, 0)]
+        n_decoded += mono.shape[0]
+        if mono.shape[0]:
+            resampler_obj.push(mono)
+
+    wav = _pcm_wav(path)
+    if wav is not None and wav.num_samples == declared and wav.sample_rate == src_rate:
+        first_pts = Fraction(0)
+        for block in wav.blocks(os.fspath(path)):
+            push(block)
+    elif _flac_blocks(path, info) is not None:
+        try:
+            for block in _flac_blocks(path, info):
+                push(block)
+            first_pts = Fraction(0)
+        except _NotLibsndfile:  # something libsndfile reads otherwise than FFmpeg: start again with PyAV
+            resampler_obj = _Resampler(src_rate, target, resampler, expected_in=expected_in)
+            n_decoded = 0
+    if first_pts is None:
+        import av
+
+        container = _open(path)
+        stream = container.streams.audio[0]
+        frame_size = getattr(stream.codec_context, "frame_size", 0)
+        try:
+            for frame in container.decode(stream):
+                if first_pts is None and frame.pts is not None:
+                    first_pts = Fraction(frame.pts) * Fraction(stream.time_base)
+                push(_frame_channels(frame))
+        except av.error.FFmpegError as exc:
+            if not (info.audio.declared_by and n_decoded):
+                raise MediaError(f"{os.fspath(path)}: truncated or corrupt audio stream after {n_decoded} samples "
+                                 f"({_reason(exc)})") from None
+            decode_error = _reason(exc)  # the data ends (or breaks) early: counted as missing below
+        finally:
+            container.close()
     if n_decoded == 0:
         raise MediaError(f"{os.fspath(path)}: the audio stream holds no samples (empty or truncated file)")
-    missing = _missing_samples(info.audio, n_decoded, stream_frame_size=getattr(stream.codec_context, "frame_size", 0))
+    missing = _missing_samples(info.audio, n_decoded, stream_frame_size=frame_size)
     if missing is not None and missing > missing_audio_limit(declared, src_rate):
         raise _missing_audio_error(os.fspath(path), missing, declared, src_rate)
     y = resampler_obj.finish()

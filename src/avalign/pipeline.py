@@ -33,13 +33,36 @@ def versions() -> dict:
 
 @functools.lru_cache(maxsize=None)
 def _version(name: str) -> str | None:
-    """Installed version of a distribution (cached: reading package metadata costs ~6 ms)."""
+    """Installed version of a distribution (cached).
+
+    From the name of its ``NAME-VERSION.dist-info`` folder on ``sys.path`` (what
+    ``importlib.metadata`` reads, without importing it and the ``email``
+    package: ~0.1 s of start-up); ``importlib.metadata`` when no such folder is found.
+    """
+    if name == "avalign":
+        from . import __version__
+
+        return __version__
+    prefix = name.lower().replace("-", "_") + "-"
+    for entry in sys.path:
+        try:
+            names = _listdir(entry or ".")
+        except OSError:
+            continue
+        for folder in names:
+            if folder.endswith(".dist-info") and folder.lower().startswith(prefix):
+                return folder[len(prefix):-len(".dist-info")]
     from importlib import metadata
 
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
+
+
+@functools.lru_cache(maxsize=None)
+def _listdir(folder: str) -> tuple[str, ...]:
+    return tuple(os.listdir(folder)) if os.path.isdir(folder) else ()
 
 
 def _check_recipe_options(*, method, edge, rounding, anchor, window) -> None:

@@ -42,6 +42,10 @@ def add_recipe_arguments(p) -> None:
 def recipe_kwargs(args) -> dict:
     """The keyword arguments of :func:`avalign.extract` given by the shared options."""
     kw = dict(parse_option(o) for o in args.option)
+    for key in kw:  # a command-line flag of its own (or an internal argument) is not an option
+        if key in vars(args) or key in ("recipe", "info", "features"):
+            flag = f"; use --{key.replace('_', '-')}" if key in vars(args) else ""
+            raise InputError(f"bad --option {key}=...: {key!r} is not a feature or preset option{flag}")
     return dict(preset=args.preset, feature=args.feature, fps=args.fps, num_frames=args.num_frames,
                 model=args.model, device=args.device, offset_ms=args.offset_ms, **kw)
 

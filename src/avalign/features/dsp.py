@@ -4,9 +4,9 @@ Pure functions, shapes time-major: an STFT of ``n`` samples is ``(T, n_fft//2 + 
 Filter banks and windows are cached (they are read-only arrays).
 
 Speed notes (measured in ``bench/bench_spectral.py``): :func:`mel_spectrogram`
-never materialises the whole STFT. It windows, transforms (``scipy.fft`` with
-all workers), takes magnitudes and applies the mel filters block by block,
-in float32 by default, keeping only the FFT bins that some filter uses.
+never materialises the whole STFT. It windows, transforms (scipy's pocketfft,
+through :mod:`.kernels`), takes magnitudes and applies the mel filters block by
+block, in float32 by default, keeping only the FFT bins that some filter uses.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
 
 from .. import budget
 from ..errors import InputError
 from ..timing import stft_num_frames
+from . import kernels
 
 PAD_MODES = ("constant", "reflect")
 
@@ -156,7 +156,7 @@ def stft(x: np.ndarray, *, n_fft: int, hop: int, win_length: int | None = None, 
     out = np.empty((frames.shape[0], n_fft // 2 + 1), dtype=kind)
     block = max(1, (1 << 22) // n_fft)  # bounded temporaries for long signals
     for i in range(0, frames.shape[0], block):
-        out[i:i + block] = scipy.fft.rfft(frames[i:i + block] * w, axis=-1, workers=FFT_WORKERS)
+        out[i:i + block] = kernels.rfft(frames[i:i + block] * w, axis=-1, workers=FFT_WORKERS)
     return out
 
 
@@ -219,7 +219,7 @@ def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: i
             n = f.shape[0]
             np.multiply(f, w, out=buf[:n])
             # transforming the transposed view returns bins x frames, C-ordered: no transposed copies later
-            spec = scipy.fft.rfft(buf[:n].T, axis=0, workers=workers or FFT_WORKERS)
+            spec = kernels.rfft(buf[:n].T, axis=0, workers=workers or FFT_WORKERS)
             m = mag[:, :n]
             np.abs(spec[lo:hi], out=m)
             if power == 2.0:
@@ -261,12 +261,10 @@ def filter_projection(filterbank: np.ndarray, *, dtype=np.float64):
     one, single-threaded: a multi-threaded BLAS call on short blocks was the
     slowest step on a busy machine (measured). Dense banks use BLAS.
     """
-    import scipy.sparse
-
     fb_t = np.ascontiguousarray(np.asarray(filterbank, dtype=dtype).T)
     if np.count_nonzero(fb_t) > 0.25 * fb_t.size:
         return lambda s_t: fb_t @ s_t
-    sparse_t = scipy.sparse.csr_matrix(fb_t)
+    sparse_t = kernels.SparseRows(fb_t)  # scipy's CSR kernel without importing scipy.sparse
     return lambda s_t: sparse_t @ s_t
 
 

@@ -6,7 +6,7 @@ add ``pad_mode="reflect"`` for librosa < 0.9 (Wav2Lip pinned 0.7).
 ``Mel(**LIBROSA_MFCC)`` equals ``librosa.feature.mfcc`` with its defaults.
 ``MFCC()`` equals ``python_speech_features.mfcc`` (syncnet_python, DeepSpeech lineage).
 
-numpy/scipy only; librosa and python_speech_features are test-time references.
+numpy and scipy's compiled kernels only; librosa and python_speech_features are test-time references.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
 
 from ..errors import InputError
 from ..media import Audio
 from ..timing import FrameGrid, psf_num_frames, stft_num_frames
-from . import dsp
+from . import dsp, kernels
 from .base import Extractor
 
 #: Level recipes: how magnitudes become feature values.
@@ -140,7 +139,7 @@ def apply_level(s: np.ndarray, cfg: MelConfig) -> np.ndarray:
 
 def cepstra(logmel: np.ndarray, n_mfcc: int, lifter: float = 0.0) -> np.ndarray:
     """DCT-II (orthonormal) of ``(T, n_mels)`` log-mel rows, first ``n_mfcc``; librosa's lifter when > 0."""
-    out = np.ascontiguousarray(scipy.fft.dct(logmel, type=2, axis=1, norm="ortho")[:, :n_mfcc])
+    out = np.ascontiguousarray(kernels.dct_ortho(logmel, axis=1)[:, :n_mfcc])
     if lifter > 0:
         out *= (1 + (lifter / 2) * np.sin(np.pi * np.arange(1, n_mfcc + 1) / lifter)).astype(out.dtype)
     return out
@@ -328,7 +327,7 @@ class MFCC(Extractor):
             else:
                 buf[:n, :width] = f
             p = pspec_t[:, :n]
-            np.abs(scipy.fft.rfft(buf[:n], axis=-1).T, out=p)
+            np.abs(kernels.rfft(buf[:n], axis=-1).T, out=p)
             np.square(p, out=p)
             p *= 1.0 / c.nfft
             np.sum(p, axis=0, out=energy[i:i + n])
@@ -336,7 +335,7 @@ class MFCC(Extractor):
         energy[energy == 0] = eps
         feat[feat == 0] = eps
         np.log(feat, out=feat)
-        out = scipy.fft.dct(feat, type=2, axis=1, norm="ortho")[:, : c.numcep]
+        out = kernels.dct_ortho(feat, axis=1)[:, : c.numcep]
         if c.ceplifter > 0:
             out *= 1 + (c.ceplifter / 2.0) * np.sin(np.pi * np.arange(c.numcep) / c.ceplifter)
         if c.append_energy:

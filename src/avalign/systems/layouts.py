@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..framed import interpolate_linear, take
+from ..framed import interpolate_linear, take, windows_swapped
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,8 @@ class Windows:
     def apply(self, values: np.ndarray, req) -> np.ndarray:
         rows = values if self.before is None else self.before.apply(values, req)
         s = self.starts(req, rows.shape[0])
+        if self.view == "channels" and rows.ndim == 2:  # one gather + transpose per block, in cache
+            return windows_swapped(rows, s, size=self.size, edge=self.edge)
         if s.shape[0] == 0:
             out = np.zeros((0, self.size) + rows.shape[1:], rows.dtype)
         else:

@@ -1,0 +1,157 @@
+"""End to end from the file: avalign's preset arrays against each system's own recipe, restated.
+
+    python3 bench/bench_e2e.py                      # 10 min of real speech (the real WAVs tiled)
+    python3 bench/bench_e2e.py --minutes 1 --repeat 3
+
+For one WAV (16 kHz mono int16, written once from ``/work/shared/data/real/*.wav`` tiled, or
+``--wav``), in one process, alternating the two sides, min of ``--repeat`` (wall and CPU):
+
+- **wav2lip**: ``avalign.extract(path, "wav2lip", fps=25)`` against ``librosa.load(sr=16000)`` +
+  Wav2Lip's ``audio.melspectrogram`` (lfilter pre-emphasis, ``librosa.stft`` with librosa 0.7's
+  reflect padding, mel ``np.dot``, ``_amp_to_db`` - 20, symmetric normalisation to [-4, 4]) + the
+  ``inference.py`` chunk loop (``start = int(i * 80 / fps)``, last chunk at ``M - 16``);
+- **sadtalker**: the same mel (librosa >= 0.9 zero padding) of the audio cut to ``int(n / 640) * 640``
+  and ``generate_batch.py``'s crop loop (rows ``int(80 * (i - 2) / 25) + 0..15`` clamped);
+- **syncnet**: ``scipy.io.wavfile.read`` + ``python_speech_features.mfcc`` + ``SyncNetInstance``'s
+  window loop (``cct[..., 4v:4v + 20]``, ``v < min(V, n // 640) - 5``).
+
+Prints seconds, the ratio (recipe / avalign) and the max abs difference of the values (the recipes
+compute in float64, avalign's mel in float32; shapes must agree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+HP = dict(n_fft=800, hop=200, win=800, sr=16000, n_mels=80, fmin=55, fmax=7600, ref_level_db=20,
+          min_level_db=-100, max_abs=4.0, preemph=0.97)
+
+
+def speech_wav(minutes: float, workdir: Path) -> Path:
+    """10 minutes (``minutes``) of real speech: the real WAVs at 16 kHz, concatenated and tiled, int16."""
+    path = workdir / f"speech_{minutes:g}min_16k.wav"
+    if path.is_file():
+        return path
+    import soundfile
+
+    from avalign import media
+
+    real = os.environ.get("AVALIGN_REAL_DATA", str(ROOT.parent / "shared" / "data" / "real"))
+    parts = [media.load_audio(p, 16000).samples for p in sorted(glob.glob(os.path.join(real, "*.wav")))]
+    x = np.concatenate(parts)
+    n = int(minutes * 60 * 16000)
+    workdir.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, np.tile(x, -(-n // x.size))[:n], 16000, subtype="PCM_16")
+    return path
+
+
+def wav2lip_melspectrogram(wav: np.ndarray, pad_mode: str) -> np.ndarray:
+    """Wav2Lip's ``audio.melspectrogram`` (hparams above), ``(80, M)``."""
+    import librosa
+    from scipy import signal
+
+    y = signal.lfilter([1, -HP["preemph"]], [1], wav)
+    d = librosa.stft(y=y, n_fft=HP["n_fft"], hop_length=HP["hop"], win_length=HP["win"], pad_mode=pad_mode)
+    basis = librosa.filters.mel(sr=HP["sr"], n_fft=HP["n_fft"], n_mels=HP["n_mels"], fmin=HP["fmin"],
+                                fmax=HP["fmax"])
+    s = 20 * np.log10(np.maximum(1e-5, np.dot(basis, np.abs(d)))) - HP["ref_level_db"]
+    m = HP["max_abs"]
+    return np.clip((2 * m) * ((s - HP["min_level_db"]) / (-HP["min_level_db"])) - m, -m, m)
+
+
+def wav2lip_recipe(path: str, fps: float = 25.0) -> np.ndarray:
+    import librosa
+
+    mel = wav2lip_melspectrogram(librosa.load(path, sr=16000)[0], "reflect")
+    chunks, mult, i = [], 80.0 / fps, 0
+    while True:
+        start = int(i * mult)
+        if start + 16 > len(mel[0]):
+            chunks.append(mel[:, len(mel[0]) - 16:])
+            break
+        chunks.append(mel[:, start:start + 16])
+        i += 1
+    return np.asarray(chunks)
+
+
+def sadtalker_recipe(path: str, fps: int = 25) -> np.ndarray:
+    import librosa
+
+    wav = librosa.load(path, sr=16000)[0]
+    bit_per_frames = 16000 / fps
+    num_frames = int(len(wav) / bit_per_frames)
+    length = int(num_frames * bit_per_frames)
+    wav = wav[:length] if len(wav) > length else np.pad(wav, [0, length - len(wav)], mode="constant")
+    spec = wav2lip_melspectrogram(wav, "constant").T
+    mels = []
+    for i in range(num_frames):
+        start = int(80.0 * ((i - 2) / float(fps)))
+        seq = [min(max(k, 0), spec.shape[0] - 1) for k in range(start, start + 16)]
+        mels.append(spec[seq, :].T)
+    return np.asarray(mels)
+
+
+def syncnet_recipe(path: str) -> np.ndarray:
+    import python_speech_features
+    from scipy.io import wavfile
+
+    sample_rate, audio = wavfile.read(path)
+    mfcc = np.stack([np.array(i) for i in zip(*python_speech_features.mfcc(audio, sample_rate))])
+    cct = np.expand_dims(np.expand_dims(mfcc, axis=0), axis=0)
+    lastframe = len(audio) // 640 - 5  # audio alone: V = n // 640
+    return np.concatenate([cct[:, :, :, v * 4:v * 4 + 20] for v in range(lastframe)], axis=0)[:, 0]
+
+
+def timed(fn, best: list) -> np.ndarray:
+    t0, c0 = time.perf_counter(), time.process_time()
+    y = fn()
+    best[0] = min(best[0], time.perf_counter() - t0)
+    best[1] = min(best[1], time.process_time() - c0)
+    return y
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--wav", help="use this 16 kHz mono WAV instead of the tiled real speech")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--only", choices=("wav2lip", "sadtalker", "syncnet"))
+    ap.add_argument("--workdir", default=os.environ.get("TMPDIR", "/tmp") + "/avalign-bench")
+    args = ap.parse_args(argv)
+    import avalign
+
+    path = args.wav or str(speech_wav(args.minutes, Path(args.workdir)))
+    cases = {"wav2lip": (lambda: avalign.extract(path, "wav2lip", fps=25).values, lambda: wav2lip_recipe(path)),
+             "sadtalker": (lambda: avalign.extract(path, "sadtalker").values, lambda: sadtalker_recipe(path)),
+             "syncnet": (lambda: avalign.extract(path, "syncnet").values, lambda: syncnet_recipe(path))}
+    if args.only:
+        cases = {args.only: cases[args.only]}
+    for ours, theirs in cases.values():  # warm-up (lazy imports on both sides), on the same file
+        ours(), theirs()
+    n = avalign.probe(path).audio.num_samples
+    print(f"{path}: {n / 16000:.1f} s; min of {args.repeat}, alternating; load {os.getloadavg()[0]:.1f}")
+    for name, (ours, theirs) in cases.items():
+        b_ours, b_theirs = [float("inf")] * 2, [float("inf")] * 2
+        for _ in range(args.repeat):
+            y = timed(ours, b_ours)
+            ref = timed(theirs, b_theirs)
+        assert y.shape == ref.shape, (name, y.shape, ref.shape)
+        diff = float(np.abs(y.astype(np.float64) - ref).max())
+        print(f"{name:9s} avalign {b_ours[0]:.3f} s (cpu {b_ours[1]:.3f})  recipe {b_theirs[0]:.3f} s "
+              f"(cpu {b_theirs[1]:.3f})  ratio {b_theirs[0] / b_ours[0]:.1f}x (cpu {b_theirs[1] / b_ours[1]:.1f}x)  "
+              f"shape {tuple(y.shape)}  max abs diff {diff:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
