@@ -23,6 +23,7 @@ import numpy as np
 
 from ..align import windows
 from .core import Stream
+from .loops import LOOPS
 from .sources import _Store
 
 #: RAD-NeRF's chunk (samples at 16 kHz) and its left / mid / right chunk counts (``-l 10 -m 50 -r 10``).
@@ -134,4 +135,4 @@ def rad_nerf_stream(*, fps=None, model=None, device=None, sample_rate_in: int = 
 
 
 #: name -> factory(fps=, model=, device=, sample_rate_in=, **options) -> Stream
-REALTIME: dict = {"rad-nerf-stream": rad_nerf_stream}
+REALTIME: dict = {"rad-nerf-stream": rad_nerf_stream, **LOOPS}
