@@ -126,6 +126,22 @@ class RefHubertASR(RefBaseASR):
         self.frames = self.frames[-(self.stride_left_size + self.stride_right_size):]
 
 
+class RefWhisperASR(RefHubertASR):
+    """``WhisperASR`` (MuseTalk's path): ``audio2feat`` on the buffer, windows ``[2, 3]`` reshaped to ``(-1, 384)``."""
+
+    def run_step(self):
+        for _ in range(self.batch_size * 2):
+            frame, kind = self.get_audio_frame()
+            self.frames.append(frame)
+            self.output_queue.put((frame, kind))
+        if len(self.frames) <= self.stride_left_size + self.stride_right_size:
+            return
+        feats = self.get_hubert(np.concatenate(self.frames))  # here: audio2feat, (1500, L + 1, 384)
+        self.feat_queue.put([self._get_sliced_feature(feats, i + self.stride_left_size / 2, [2, 3], 2).reshape(-1, 384)
+                             for i in range(self.batch_size)])
+        self.frames = self.frames[-(self.stride_left_size + self.stride_right_size):]
+
+
 def livetalking_rows(asr, x):
     """Rows of the video frames that show the audio ``x``: run the ASR until they exist, drop the warm-up frames.
 
@@ -191,6 +207,30 @@ def test_livetalking_hubert_equals_its_loop_on_real_speech():
     want = livetalking_rows(RefHubertASR(lambda w: _get_hubert_from_16k_speech(w, fe, model)), x)
     assert got.shape == want.shape == (math.ceil(len(x) / 640), 32, 1024)
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-4)
+    assert s.lookahead == 12800
+
+
+def test_livetalking_whisper_equals_its_loop_on_real_speech(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    import torch
+    from avalign.features import whisper as W
+
+    d = W.save_random_model(tmp_path / "whisper-tiny", size="tiny", encoder_layers=1, seed=0)
+    fe = transformers.WhisperFeatureExtractor()
+    enc = transformers.WhisperModel.from_pretrained(d).encoder.eval()
+
+    def audio2feat(wav):  # LiveTalking avatars/musetalk/whisper/audio2feature.py (float32 on CPU)
+        feats = fe(wav, return_tensors="pt", sampling_rate=16000).input_features
+        with torch.no_grad():
+            hs = enc(feats, output_hidden_states=True).hidden_states
+        return torch.stack(hs, dim=2).squeeze(0).numpy()
+
+    x = speech(0.4, 20.0)  # 10 rows, from the first step (the step boundary is checked with mel and HuBERT)
+    s = avalign.stream("livetalking-whisper", model=str(d))
+    got = feed(s, x, [320, 4000])
+    want = livetalking_rows(RefWhisperASR(audio2feat), x)
+    assert got.shape == want.shape == (10, 10 * 2, 384)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-3)
     assert s.lookahead == 12800
 
 

@@ -35,6 +35,14 @@ system's branch that sends zeros for a step of silence after silence
 (packets of its own idle filler, never the audio it was given) is not
 reached by a stream.
 
+``livetalking-whisper`` -- LiveTalking's ``WhisperASR`` (``whisper.py``, for
+MuseTalk): the same buffer loop; transformers' ``WhisperFeatureExtractor``
+pads the 52 packets to 30 s, and the encoder's hidden states (all ``L + 1``,
+stacked, the last after the final layer norm) give 1500 frames, of which the
+system's frame ``i`` reads ``[2i + 6, 2i + 16)`` (clamped), reshaped to
+``(10 * (L + 1), d)`` (``[50, 384]`` for whisper-tiny). Every call pays the
+full 30 s encoder. Same count and latency as ``livetalking-wav2lip``.
+
 ``ditto-online`` -- Ditto's online mode (antgroup/ditto-talkinghead,
 ``inference.py`` online branch and ``core/atomic_components/wav2feat.py``,
 ``chunksize=(3, 5, 2)``): 1,920 zeros (3 frames) go before the audio; every
@@ -239,6 +247,30 @@ class LiveTalkingHubert(LiveTalkingLoop):
         return feats[idx]
 
 
+class LiveTalkingWhisper(LiveTalkingLoop):
+    """``WhisperASR.run_step``: Whisper's encoder states (all, stacked) of the buffer padded to 30 s,
+    frames ``[2i + l - 4, 2i + l + 6)`` clamped, as ``(10 * (L + 1), d)``."""
+
+    def __init__(self, model, *, device=None, window=(2, 3), **loop):
+        super().__init__(**loop)
+        from ..features.whisper import load_encoder
+
+        self.encoder = load_encoder(model, device=device)
+        self.window = (int(window[0]), int(window[1]))
+
+    def call(self, x: np.ndarray) -> np.ndarray:
+        from ..features.whisper import encoder_inputs
+
+        m = self.encoder
+        inputs, _ = encoder_inputs(x, n_mels=m.n_mels, long="segments", norm="segment", pad="audio")
+        feats = m.states(inputs[:1], convention="transformers", layers="all")[0]  # (1500, L + 1, d)
+        n = feats.shape[0]
+        centre = np.array([int((i + self.left / 2) * 2) for i in range(self.batch)])
+        offs = np.arange(-2 * self.window[0], 2 * self.window[1])
+        idx = np.clip(centre[:, None] + offs[None, :], 0, n - 1)
+        return feats[idx].reshape(self.batch, -1, feats.shape[-1])
+
+
 # -- Ditto -------------------------------------------------------------------------
 
 
@@ -314,6 +346,17 @@ def livetalking_hubert(*, fps=None, model=None, device=None, sample_rate_in: int
     return _stream("livetalking-hubert", source, fps, sample_rate_in)
 
 
+def livetalking_whisper(*, fps=None, model=None, device=None, sample_rate_in: int = 16000, l: int = 10,
+                        r: int = 10, batch_size: int = 16) -> Stream:  # noqa: E741
+    """LiveTalking's Whisper loop for MuseTalk (rows ``[10 (L + 1), d]``: ``[50, 384]`` for whisper-tiny; 25 fps,
+    latency 840 ms with the defaults); options as :func:`livetalking_wav2lip`."""
+    if model is None:
+        raise InputError("preset 'livetalking-whisper' needs a Whisper model (--model: a local directory in "
+                         "transformers format or an openai .pt checkpoint, e.g. whisper-tiny)")
+    source = LiveTalkingWhisper(model, device=device, left=l, right=r, batch=batch_size)
+    return _stream("livetalking-whisper", source, fps, sample_rate_in)
+
+
 def ditto_online(*, fps=None, model=None, device=None, sample_rate_in: int = 16000, chunksize=(3, 5, 2)) -> Stream:
     """Ditto's online HuBERT loop (rows ``(D,)``, 25 fps, latency 285 ms with ``chunksize=(3, 5, 2)``)."""
     source = DittoOnline(_hubert(model, device, "ditto-online"), chunksize=chunksize)
@@ -322,4 +365,4 @@ def ditto_online(*, fps=None, model=None, device=None, sample_rate_in: int = 160
 
 #: name -> factory, merged into :data:`avalign.streaming.realtime.REALTIME`
 LOOPS = {"livetalking-wav2lip": livetalking_wav2lip, "livetalking-hubert": livetalking_hubert,
-         "ditto-online": ditto_online}
+         "livetalking-whisper": livetalking_whisper, "ditto-online": ditto_online}
