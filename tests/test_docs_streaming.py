@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 import shlex
 from pathlib import Path
+
+from helpers.doc_blocks import run_block
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "streaming.md"
 
@@ -28,13 +28,7 @@ def test_streaming_example_runs(tmp_path, monkeypatch, capsys):
                 said = [c for c in block.splitlines() if c.startswith("# avalign stream:")][0]
                 assert err.startswith(said[2:].split("real-time factor")[0]), (said, err)
             continue
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102 - our own documentation
-        printed = out.getvalue().splitlines()
-        calls = [line for line in block.splitlines() if line.startswith("print(")]
-        assert len(calls) == len(printed), block
-        for call, got in zip(calls, printed):
+        for call, got in run_block(block, namespace, str(DOC)):
             want = call.split("#", 1)[1].split("  (")[0].strip() if "#" in call else ""
             # the printed values are the comment's first words: "2760 0.2125", "(47, 80, 16) 0.24", "True"
             assert got.startswith(want) or got == want, (call, got)

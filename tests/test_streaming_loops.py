@@ -58,6 +58,15 @@ class RefBaseASR:
         except Empty:
             return np.zeros(self.chunk, dtype=np.float32), 1
 
+    def take_batch(self):
+        """``run_step``'s first lines: 2 * batch_size packets into the buffer and the output; False while the
+        buffer holds no more than the context."""
+        for _ in range(self.batch_size * 2):
+            frame, kind = self.get_audio_frame()
+            self.frames.append(frame)
+            self.output_queue.put((frame, kind))
+        return len(self.frames) > self.stride_left_size + self.stride_right_size
+
     def warm_up(self):
         for _ in range(self.stride_left_size + self.stride_right_size):
             frame, kind = self.get_audio_frame()
@@ -73,11 +82,7 @@ class RefMelASR(RefBaseASR):
         self.melspectrogram = melspectrogram
 
     def run_step(self):
-        for _ in range(self.batch_size * 2):
-            frame, kind = self.get_audio_frame()
-            self.frames.append(frame)
-            self.output_queue.put((frame, kind))
-        if len(self.frames) <= self.stride_left_size + self.stride_right_size:
+        if not self.take_batch():
             return
         inputs = np.concatenate(self.frames)
         mel = self.melspectrogram(inputs)
@@ -114,11 +119,7 @@ class RefHubertASR(RefBaseASR):
         return np.asarray(selected)
 
     def run_step(self):
-        for _ in range(self.batch_size * 2):
-            frame, kind = self.get_audio_frame()
-            self.frames.append(frame)
-            self.output_queue.put((frame, kind))
-        if len(self.frames) <= self.stride_left_size + self.stride_right_size:
+        if not self.take_batch():
             return
         feats = self.get_hubert(np.concatenate(self.frames))
         self.feat_queue.put([self._get_sliced_feature(feats, i + self.stride_left_size / 2, self.audio_feat_length, 2)
@@ -130,11 +131,7 @@ class RefWhisperASR(RefHubertASR):
     """``WhisperASR`` (MuseTalk's path): ``audio2feat`` on the buffer, windows ``[2, 3]`` reshaped to ``(-1, 384)``."""
 
     def run_step(self):
-        for _ in range(self.batch_size * 2):
-            frame, kind = self.get_audio_frame()
-            self.frames.append(frame)
-            self.output_queue.put((frame, kind))
-        if len(self.frames) <= self.stride_left_size + self.stride_right_size:
+        if not self.take_batch():
             return
         feats = self.get_hubert(np.concatenate(self.frames))  # here: audio2feat, (1500, L + 1, 384)
         self.feat_queue.put([self._get_sliced_feature(feats, i + self.stride_left_size / 2, [2, 3], 2).reshape(-1, 384)
