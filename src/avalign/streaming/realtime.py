@@ -1,5 +1,8 @@
 """Streaming presets of real-time systems: each system's own loop, run as the packets arrive.
 
+The LiveTalking and Ditto loops (``livetalking-wav2lip``, ``livetalking-hubert``,
+``livetalking-whisper``, ``ditto-online``) are in :mod:`.loops`; :data:`REALTIME` registers all.
+
 ``rad-nerf-stream`` -- RAD-NeRF / SyncTalk ``nerf/asr.py``: the audio is cut
 into 20 ms chunks (320 samples) after 10 zero chunks; whenever 10 + 50 + 10
 chunks are buffered, wav2vec2's CTC logits of the buffer (normalised on its
