@@ -135,10 +135,11 @@ class CallLoop(_Store):
         """Make call :attr:`calls` from the samples held (zeros outside ``[0, n)``)."""
         a = int(self.start(self.calls))
         b = a + self.length
-        x = self.segment(max(a, 0), min(b, self.n))
-        if a < 0 or b > self.n:
-            x = np.concatenate([np.zeros(max(-a, 0), np.float32), x, np.zeros(max(b - self.n, 0), np.float32)])
-        y = self.call(np.ascontiguousarray(x, dtype=np.float32))
+        x = np.zeros(self.length, np.float32)
+        lo, hi = max(a, 0), min(b, self.n)
+        if hi > lo:
+            x[lo - a:hi - a] = self.segment(lo, hi)
+        y = self.call(x)
         self.append_frames(y[max(self.shift - self.per * self.calls, 0):])
         self.calls += 1
 
