@@ -1,11 +1,13 @@
 """Streaming cost: per-push latency (p50 / p99) and real-time factor with 20 ms packets, CPU.
 
 For each recipe, ``--seconds`` of speech-like audio is pushed in 320-sample
-packets (20 ms at 16 kHz); each push is timed. The offline extraction of the
+packets (20 ms at 16 kHz); each push is timed, in wall-clock time and in the
+process's CPU time (``cpu``: robust to other load on the machine; for torch
+it adds up its threads). The offline extraction of the
 same audio is timed in the same run, and the ratio (stream total / offline)
-printed. Target: spectral p99 < 2 ms per packet. HuBERT-large is a
+printed (``-`` for a system loop, which has no offline recipe). Target: spectral p99 < 2 ms per packet. HuBERT-large is a
 random-initialised model of the real architecture (``--layers`` transformer
-layers, 24 in the checkpoint). Whisper does not stream in this version.
+layers, 24 in the checkpoint); ``ditto-online`` runs it in Ditto's loop.
 
     python3 bench/bench_stream.py --seconds 10
 """
@@ -30,22 +32,25 @@ from avalign.media import Audio  # noqa: E402
 
 def measure(name, make, offline, x, packet=320):
     s = make()
-    times = []
+    times, cpu = [], []
     for a in range(0, len(x), packet):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         s.push(x[a:a + packet])
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     t = time.perf_counter()
     s.flush()
     total = sum(times) + time.perf_counter() - t
-    t = time.perf_counter()
-    offline()
-    off = time.perf_counter() - t
-    ms = np.array(times) * 1000
+    ratio = "     -"
+    if offline is not None:  # a system loop has no offline recipe to compare with
+        t = time.perf_counter()
+        offline()
+        ratio = f"{total / (time.perf_counter() - t):6.2f}"
+    ms, cms = np.array(times) * 1000, np.array(cpu) * 1000
     dur = len(x) / 16000
-    print(f"{name:22s} p50 {np.percentile(ms, 50):8.3f} ms  p99 {np.percentile(ms, 99):8.3f} ms  "
-          f"max {ms.max():8.2f} ms  RTF {total / dur:.4f}  stream/offline {total / off:6.2f}  "
-          f"latency {s.latency * 1000:.1f} ms", flush=True)
+    print(f"{name:28s} p50 {np.percentile(ms, 50):8.3f} ms  p99 {np.percentile(ms, 99):8.3f} ms  "
+          f"max {ms.max():8.2f} ms  (cpu p50 {np.percentile(cms, 50):7.3f} p99 {np.percentile(cms, 99):8.3f} ms)  "
+          f"RTF {total / dur:.4f}  stream/offline {ratio}  latency {s.latency * 1000:.1f} ms", flush=True)
 
 
 def main() -> None:
@@ -62,6 +67,7 @@ def main() -> None:
             lambda: avalign.extract(audio, feature="mel", fps=25), x)
     measure("wav2lip", lambda: avalign.stream("wav2lip", fps=25), lambda: avalign.extract(audio, "wav2lip", fps=25), x)
     measure("syncnet", lambda: avalign.stream("syncnet"), lambda: avalign.extract(audio, "syncnet"), x)
+    measure("livetalking-wav2lip", lambda: avalign.stream("livetalking-wav2lip"), None, x)
     if args.no_neural:
         return
     import ssl_models
@@ -70,6 +76,7 @@ def main() -> None:
         path = str(ssl_models.build("hubert-large-ls960-ft", Path(d), layers=args.layers))
         measure(f"hubert-large ({args.layers} layers)", lambda: avalign.stream(feature="hubert", model=path, fps=25),
                 lambda: avalign.extract(audio, feature="hubert", model=path, fps=25), x)
+        measure(f"ditto-online ({args.layers} layers)", lambda: avalign.stream("ditto-online", model=path), None, x)
     print("whisper-tiny: not measured (Whisper streams are not built in this version)")
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 from pathlib import Path
+
+from helpers.doc_blocks import run_block
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "foundation.md"
 
@@ -16,14 +16,8 @@ def test_foundation_examples_run(tmp_path, monkeypatch):
     assert len(blocks) >= 5
     namespace: dict = {}
     for block in blocks:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102 - our own documentation
-        printed = out.getvalue().splitlines()
         # every `print(...)  # expected` comment that states a value must match the printed line
-        calls = [line for line in block.splitlines() if line.startswith("print(")]
-        assert len(calls) == len(printed), block
-        for call, got in zip(calls, printed):
+        for call, got in run_block(block, namespace, str(DOC)):
             if "#" in call:
                 want = call.split("#", 1)[1].strip()
                 head = want.split(":", 1)[0].split(" (")[0].strip()

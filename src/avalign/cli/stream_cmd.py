@@ -18,10 +18,12 @@ def register(sub) -> None:
     p = sub.add_parser("stream", help="rows of video frames from live PCM (s16le), as it arrives",
                        description="Read raw s16le mono PCM from stdin or INPUT, write rows as framed .npy chunks "
                                    "(concatenated .npy arrays; avalign.streaming.read_chunks reads them) to stdout "
-                                   "or -o FILE. Prints rows, latency and real-time factor to stderr at the end.")
+                                   "or -o FILE. Prints rows, latency and real-time factor to stderr at the end. "
+                                   "Format, presets and latencies: docs/streaming.md.")
     p.add_argument("input", nargs="?", default="-", help="raw s16le PCM file, or - for stdin (default)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--preset", help="streaming preset (wav2lip, sadtalker, syncnet, synctalk-mel, rad-nerf-stream)")
+    g.add_argument("--preset", help="streaming preset (wav2lip, sadtalker, syncnet, synctalk-mel, rad-nerf-stream, "
+                                      "livetalking-wav2lip, livetalking-hubert, livetalking-whisper, ditto-online)")
     g.add_argument("--feature", help="feature (mel, mfcc, hubert, ...)")
     p.add_argument("--fps", help="video frame rate, e.g. 25 or 30000/1001")
     p.add_argument("--model", help="model directory for neural features")

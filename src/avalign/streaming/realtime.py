@@ -1,5 +1,8 @@
 """Streaming presets of real-time systems: each system's own loop, run as the packets arrive.
 
+The LiveTalking and Ditto loops (``livetalking-wav2lip``, ``livetalking-hubert``,
+``livetalking-whisper``, ``ditto-online``) are in :mod:`.loops`; :data:`REALTIME` registers all.
+
 ``rad-nerf-stream`` -- RAD-NeRF / SyncTalk ``nerf/asr.py``: the audio is cut
 into 20 ms chunks (320 samples) after 10 zero chunks; whenever 10 + 50 + 10
 chunks are buffered, wav2vec2's CTC logits of the buffer (normalised on its
@@ -23,6 +26,7 @@ import numpy as np
 
 from ..align import windows
 from .core import Stream
+from .loops import LOOPS
 from .sources import _Store
 
 #: RAD-NeRF's chunk (samples at 16 kHz) and its left / mid / right chunk counts (``-l 10 -m 50 -r 10``).
@@ -134,4 +138,4 @@ def rad_nerf_stream(*, fps=None, model=None, device=None, sample_rate_in: int = 
 
 
 #: name -> factory(fps=, model=, device=, sample_rate_in=, **options) -> Stream
-REALTIME: dict = {"rad-nerf-stream": rad_nerf_stream}
+REALTIME: dict = {"rad-nerf-stream": rad_nerf_stream, **LOOPS}
