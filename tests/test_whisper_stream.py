@@ -47,7 +47,7 @@ def chunked_rows(model, x, *, fps, chunk, left, right, method, **opts):
     return avalign.align(feats, fps=fps, duration=Fraction(len(x), 16000), rounding="floor", method=method).values
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(n=st.integers(320, 12000), sizes=st.lists(st.integers(1, 2500), min_size=1, max_size=5),
        fps=st.sampled_from([25, "30000/1001", 60]), ctx=st.sampled_from([(5, 0, 0), (10, 20, 5), (7, 3, 12)]),
