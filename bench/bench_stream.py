@@ -58,7 +58,12 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=24, help="transformer layers of the HuBERT-large model")
     ap.add_argument("--no-neural", action="store_true")
     ap.add_argument("--no-hubert", action="store_true", help="skip HuBERT-large (whisper-tiny only)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     x = synth.speech_like(args.seconds, seed=0) if hasattr(synth, "speech_like") else (
         np.random.default_rng(0).standard_normal(int(args.seconds * 16000)) * 0.1).astype(np.float32)
     x = np.asarray(x, np.float32)
