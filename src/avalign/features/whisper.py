@@ -389,6 +389,17 @@ def _load_openai_checkpoint(path: Path):
     return encoder
 
 
+def _stack_states(torch, hs: list, layers) -> np.ndarray:
+    """The chosen hidden states (``all``, ``last`` or an index) stacked on axis 2, float32 numpy ``(B, T, K, d)``."""
+    if layers == "all":
+        pick = hs
+    elif layers == "last":
+        pick = hs[-1:]
+    else:
+        pick = [hs[int(layers)]]
+    return torch.stack(pick, dim=2).float().cpu().numpy()
+
+
 class EncoderModel:
     """A loaded Whisper encoder (transformers' ``WhisperEncoder``) on a device, in a dtype.
 
@@ -453,13 +464,7 @@ class EncoderModel:
         hs = list(out.hidden_states)
         if convention == "openai":
             hs[-1] = captured[-1]
-        if layers == "all":
-            pick = hs
-        elif layers == "last":
-            pick = hs[-1:]
-        else:
-            pick = [hs[int(layers)]]
-        return torch.stack(pick, dim=2).float().cpu().numpy()
+        return _stack_states(torch, hs, layers)
 
     def window_states(self, mel: np.ndarray, *, convention: str = "transformers", layers="all") -> np.ndarray:
         """Hidden states of one input of any length up to 30 s, without padding it to 30 s.
@@ -499,13 +504,7 @@ class EncoderModel:
                 hs.append(h)
             if convention != "openai":
                 hs[-1] = m.layer_norm(h)
-            if layers == "all":
-                pick = hs
-            elif layers == "last":
-                pick = hs[-1:]
-            else:
-                pick = [hs[int(layers)]]
-            return torch.stack(pick, dim=2)[0].float().cpu().numpy()
+            return _stack_states(torch, hs, layers)[0]
 
     @property
     def _layer_kwargs(self) -> dict:
