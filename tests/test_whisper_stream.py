@@ -40,11 +40,12 @@ def run(s, x, sizes):
     return np.concatenate(out)
 
 
-def chunked_rows(model, x, *, fps, chunk, left, right, method, **opts):
+def chunked_rows(model, x, *, fps, chunk, left, right, method, window=None, anchor="start", edge=None, **opts):
     ex = create("whisper", model=model, **opts)
     frames = offline_chunked(ex, x, chunk=chunk, left=left, right=right)
     feats = Features(frames, ex.grid(len(x)))
-    return avalign.align(feats, fps=fps, duration=Fraction(len(x), 16000), rounding="floor", method=method).values
+    return avalign.align(feats, fps=fps, duration=Fraction(len(x), 16000), rounding="floor", method=method,
+                         window=window, anchor=anchor, edge=edge).values
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -168,3 +169,20 @@ def test_trained_overlap_is_closer_than_segments_at_the_seam(trained, eng):
     d_seg, d_ovl = (float(np.abs(got[k] - ref).mean()) for k in ("segments", "overlap"))
     print(f"\ntrained tiny.en seam: mean |diff| segments {d_seg:.4f}, overlap {d_ovl:.4f}")
     assert d_ovl < d_seg
+
+
+def test_musetalk_v15_layout_from_stream_options(tiny1):
+    """The options the docs give for MuseTalk v1.5's rows (10 frames from 2i - 4, zeros outside, all states,
+    frame-major) reproduce the preset on the same features; a stream with them gives that layout on its frames."""
+    from avalign.media import Audio
+
+    x = NOISE[:16000 * 2]
+    opts = dict(method="index", window=10, anchor=-4, edge="zeros")
+    feats = create("whisper", model=tiny1, layers="all", long="segments").extract(Audio(x, 16000))
+    rows = avalign.align(feats, fps=25, duration=Fraction(len(x), 16000), rounding="floor", **opts).values
+    want = avalign.preset("musetalk-v15").apply(Audio(x, 16000), fps=25, model=tiny1).values
+    assert np.array_equal(rows.reshape(rows.shape[0], -1, 384), want)
+    s = avalign.stream(feature="whisper", model=tiny1, fps=25, layers="all", chunk=10, left=50, right=10, **opts)
+    got = run(s, x, [320])
+    assert got.shape == (50, 10, 2, 384)
+    assert np.array_equal(got, chunked_rows(tiny1, x, fps=25, chunk=10, left=50, right=10, layers="all", **opts))
