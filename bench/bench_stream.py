@@ -7,7 +7,11 @@ it adds up its threads). The offline extraction of the
 same audio is timed in the same run, and the ratio (stream total / offline)
 printed (``-`` for a system loop, which has no offline recipe). Target: spectral p99 < 2 ms per packet. HuBERT-large is a
 random-initialised model of the real architecture (``--layers`` transformer
-layers, 24 in the checkpoint); ``ditto-online`` runs it in Ditto's loop.
+layers, 24 in the checkpoint); ``ditto-online`` runs it in Ditto's loop. whisper-tiny is a random-initialised model of
+the real architecture (4 blocks, 384 wide) streamed on bounded windows
+(defaults: 200 ms per call, 1 s before, 200 ms after); its offline reference
+pads every 30 s input, and the line after it times one padded 30 s encoder call
+(what a loop that pads each window to 30 s pays per call).
 
     python3 bench/bench_stream.py --seconds 10
 """
@@ -58,7 +62,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--layers", type=int, default=24, help="transformer layers of the HuBERT-large model")
     ap.add_argument("--no-neural", action="store_true")
+    ap.add_argument("--no-hubert", action="store_true", help="skip HuBERT-large (whisper-tiny only)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     x = synth.speech_like(args.seconds, seed=0) if hasattr(synth, "speech_like") else (
         np.random.default_rng(0).standard_normal(int(args.seconds * 16000)) * 0.1).astype(np.float32)
     x = np.asarray(x, np.float32)
@@ -72,12 +82,27 @@ def main() -> None:
         return
     import ssl_models
 
+    if not args.no_hubert:
+        with tempfile.TemporaryDirectory() as d:
+            path = str(ssl_models.build("hubert-large-ls960-ft", Path(d), layers=args.layers))
+            measure(f"hubert-large ({args.layers} layers)",
+                    lambda: avalign.stream(feature="hubert", model=path, fps=25),
+                    lambda: avalign.extract(audio, feature="hubert", model=path, fps=25), x)
+            measure(f"ditto-online ({args.layers} layers)", lambda: avalign.stream("ditto-online", model=path),
+                    None, x)
+    from avalign.features.whisper import load_encoder, save_random_model
+
     with tempfile.TemporaryDirectory() as d:
-        path = str(ssl_models.build("hubert-large-ls960-ft", Path(d), layers=args.layers))
-        measure(f"hubert-large ({args.layers} layers)", lambda: avalign.stream(feature="hubert", model=path, fps=25),
-                lambda: avalign.extract(audio, feature="hubert", model=path, fps=25), x)
-        measure(f"ditto-online ({args.layers} layers)", lambda: avalign.stream("ditto-online", model=path), None, x)
-    print("whisper-tiny: not measured (Whisper streams are not built in this version)")
+        path = str(save_random_model(d, size="tiny"))
+        measure("whisper-tiny (4 blocks)", lambda: avalign.stream(feature="whisper", model=path, fps=25),
+                lambda: avalign.extract(audio, feature="whisper", model=path, fps=25), x)
+        enc = load_encoder(path)
+        pad = np.zeros((1, 3000, enc.n_mels), np.float32)
+        enc.states(pad, layers="last")
+        t = time.perf_counter()
+        for _ in range(3):
+            enc.states(pad, layers="last")
+        print(f"{'  one padded 30 s call':22s} {(time.perf_counter() - t) / 3 * 1000:8.1f} ms", flush=True)
 
 
 if __name__ == "__main__":

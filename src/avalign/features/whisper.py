@@ -391,6 +391,17 @@ def _load_openai_checkpoint(path: Path):
     return encoder
 
 
+def _stack_states(torch, hs: list, layers) -> np.ndarray:
+    """The chosen hidden states (``all``, ``last`` or an index) stacked on axis 2, float32 numpy ``(B, T, K, d)``."""
+    if layers == "all":
+        pick = hs
+    elif layers == "last":
+        pick = hs[-1:]
+    else:
+        pick = [hs[int(layers)]]
+    return torch.stack(pick, dim=2).float().cpu().numpy()
+
+
 class EncoderModel:
     """A loaded Whisper encoder (transformers' ``WhisperEncoder``) on a device, in a dtype.
 
@@ -457,13 +468,55 @@ class EncoderModel:
         hs = list(out.hidden_states)
         if convention == "openai":
             hs[-1] = captured[-1]
-        if layers == "all":
-            pick = hs
-        elif layers == "last":
-            pick = hs[-1:]
-        else:
-            pick = [hs[int(layers)]]
-        return torch.stack(pick, dim=2).float().cpu().numpy()
+        return _stack_states(torch, hs, layers)
+
+    def window_states(self, mel: np.ndarray, *, convention: str = "transformers", layers="all") -> np.ndarray:
+        """Hidden states of one input of any length up to 30 s, without padding it to 30 s.
+
+        The encoder's own modules run on ``M`` mel frames: the conv front end,
+        the first ``ceil(M / 2)`` rows of the positional table (the input is
+        placed at the start of the positional range, as a clip that starts
+        there), the blocks and the final layer norm (the ``transformers``
+        convention). transformers' ``WhisperEncoder.forward`` and openai-whisper
+        both refuse anything but 3000 frames; the arithmetic per block is theirs.
+
+        Parameters
+        ----------
+        mel : ndarray, shape (M, n_mels)
+            Normalised log-mel, time-major, ``2 <= M <= 3000``.
+        convention, layers :
+            As :meth:`states`.
+
+        Returns
+        -------
+        ndarray, shape (ceil(M / 2), K, d_model), float32
+        """
+        torch = self._torch
+        m = self.module
+        frames = int(mel.shape[0])
+        if not 2 <= frames <= SEGMENT_MEL_FRAMES:
+            raise InputError(f"a whisper window holds 2 to {SEGMENT_MEL_FRAMES} mel frames, got {frames}")
+        gelu = torch.nn.functional.gelu
+        x = torch.from_numpy(np.ascontiguousarray(mel.T[None])).to(self.device, self.dtype)
+        with torch.inference_mode():
+            h = gelu(m.conv2(gelu(m.conv1(x)))).permute(0, 2, 1)
+            h = h + m.embed_positions.weight[:h.shape[1]]
+            hs = [h]
+            for layer in m.layers:
+                out = layer(h, None, **self._layer_kwargs)
+                h = out[0] if isinstance(out, tuple) else out
+                hs.append(h)
+            if convention != "openai":
+                hs[-1] = m.layer_norm(h)
+            return _stack_states(torch, hs, layers)[0]
+
+    @property
+    def _layer_kwargs(self) -> dict:
+        """Extra arguments of an encoder block call (transformers 4.x wants ``layer_head_mask``)."""
+        import inspect
+
+        params = inspect.signature(self.module.layers[0].forward).parameters
+        return {"layer_head_mask": None} if "layer_head_mask" in params else {}
 
 
 def load_encoder(model, *, device: str | None = None, dtype: str = "float32") -> EncoderModel:
@@ -590,6 +643,12 @@ class WhisperEncoder(Extractor):
         """Encoder frames of context on each side of a window (``round(context * 50)``)."""
         return int(round(float(self.config.context) * SAMPLE_RATE / ENCODER_HOP))
 
+    def check_layers(self, m: EncoderModel) -> None:
+        """InputError when ``layers`` is an index outside the model's ``L + 1`` hidden states."""
+        layers = self.config.layers
+        if layers not in ("all", "last") and not -(m.num_layers + 1) <= int(layers) <= m.num_layers:
+            raise InputError(f"layer {layers} out of range: this model has {m.num_layers + 1} hidden states")
+
     def compute(self, samples: np.ndarray) -> np.ndarray:
         c = self.config
         x = np.asarray(samples, dtype=np.float32)
@@ -604,8 +663,7 @@ class WhisperEncoder(Extractor):
                                         context=self.context_frames)
         win, off = frame_sources(t, starts)
         k = m.num_layers + 1 if c.layers == "all" else 1
-        if c.layers not in ("all", "last") and not -(m.num_layers + 1) <= int(c.layers) <= m.num_layers:
-            raise InputError(f"layer {c.layers} out of range: this model has {m.num_layers + 1} hidden states")
+        self.check_layers(m)
         out = np.empty((t, k, m.d_model), dtype=np.float32)
         order = np.argsort(win, kind="stable")
         bounds = np.searchsorted(win[order], np.arange(len(starts) + 1))
@@ -618,6 +676,69 @@ class WhisperEncoder(Extractor):
                     out[rows] = states[w - b, off[rows]]
                 bar.advance(min(bs, len(starts) - b))
         return out if c.layers == "all" else out[:, 0]
+
+
+# ---------------------------------------------------------------------------
+# Bounded windows (streams)
+# ---------------------------------------------------------------------------
+
+
+class WhisperWindows:
+    """A :class:`WhisperEncoder` run on bounded windows of audio instead of 30 s inputs (streams).
+
+    A window of samples ``[320 f, 320 l)`` (encoder frames ``[f, l)``, at the end
+    of the audio: up to its last sample) gives its own log-mel (reflect
+    padding at the window's edges), normalised over the window alone, and the
+    encoder runs on those ``2 (l - f)`` mel frames with positions ``0 .. l-f-1``
+    (:meth:`EncoderModel.window_states`): no padding to 30 s, so the cost grows
+    with the window, not a fixed 30 s. Frame ``j`` of the window is encoder
+    frame ``f + j``. This is the interface :class:`avalign.streaming.sources.ChunkedFrames`
+    and :func:`avalign.streaming.offline_chunked` run: ``receptive_field`` is
+    ``(320, 320)`` (a chunk of frames ``[f, l)`` reads exactly samples
+    ``[320 f, 320 l)``), ``normalise`` is the identity (the log-mel level
+    normalisation happens inside :meth:`infer`).
+
+    ``norm="file"`` (one maximum over the whole file) cannot be known before the
+    end and is refused; ``long``, ``context`` and ``pad`` do not apply.
+    """
+
+    receptive_field = (ENCODER_HOP, ENCODER_HOP)
+    #: Most encoder frames one window may hold (the positional table).
+    max_frames = SEGMENT_FRAMES
+
+    def __init__(self, extractor: "WhisperEncoder"):
+        if extractor.config.norm == "file":
+            raise InputError("whisper with norm='file' normalises by the whole file's maximum and cannot stream; "
+                             "use norm='segment' (each window normalised alone)")
+        self.extractor = extractor
+        self.name = extractor.name
+        self.sample_rate = SAMPLE_RATE
+
+    def num_frames(self, n_samples: int) -> int:
+        return self.extractor.num_frames(n_samples)
+
+    def grid(self, n_samples: int, *, t0=0) -> FrameGrid:
+        return self.extractor.grid(n_samples, t0=t0)
+
+    def normalise(self, samples: np.ndarray) -> np.ndarray:
+        return np.asarray(samples, dtype=np.float32)
+
+    def infer(self, inputs) -> list[np.ndarray]:
+        """Encoder states of each window ``(n_i,)`` of samples: ``(ceil((n_i // 160) / 2), ...)`` float32."""
+        c = self.extractor.config
+        m = self.extractor.model
+        self.extractor.check_layers(m)
+        out = []
+        for x in inputs:
+            x = np.asarray(x, dtype=np.float32)
+            if x.shape[0] > SEGMENT_SAMPLES:
+                raise InputError(f"a whisper window holds at most 30 s ({SEGMENT_SAMPLES} samples), got {x.shape[0]}")
+            if x.shape[0] < ENCODER_HOP:
+                raise InputError(f"a whisper window needs at least {ENCODER_HOP} samples, got {x.shape[0]}")
+            mel = normalise(log10_mel(x, n_mels=m.n_mels)).astype(np.float32)
+            states = m.window_states(mel, convention=c.convention, layers=c.layers)
+            out.append(states if c.layers == "all" else states[:, 0])
+        return out
 
 
 # ---------------------------------------------------------------------------
@@ -654,5 +775,5 @@ def save_random_model(path, *, size: str = "tiny", encoder_layers: int | None = 
 
 
 __all__ = ["ARCHITECTURES", "EncoderModel", "load_encoder", "WhisperEncoder", "WhisperEncoderConfig", "WhisperLogMel",
-           "WhisperLogMelConfig", "encoder_inputs", "frame_sources", "log10_mel", "log_mel", "normalise",
+           "WhisperLogMelConfig", "WhisperWindows", "encoder_inputs", "frame_sources", "log10_mel", "log_mel", "normalise",
            "openai_encoder_state", "save_random_model", "sinusoids", "window_starts"]

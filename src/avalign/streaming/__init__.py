@@ -11,7 +11,7 @@
 
 Spectral features and presets stream bit-identical to :func:`avalign.extract`
 on the whole audio at the model's rate. Neural encoders (HuBERT, wav2vec 2.0,
-WavLM) stream in chunks with a declared left context and look-ahead; their
+WavLM, Whisper on bounded windows) stream in chunks with a declared left context and look-ahead; their
 rows equal :func:`offline_chunked` bit for bit (see docs/streaming.md for the
 difference to full-context extraction).
 """
@@ -47,15 +47,26 @@ def presets() -> list[str]:
     return list(PRESET_ROWS) + list(REALTIME)
 
 
+def chunked_view(extractor):
+    """What a chunked stream runs for ``extractor``: a Whisper encoder on bounded windows, else itself."""
+    from ..features.whisper import WhisperEncoder, WhisperWindows
+
+    return WhisperWindows(extractor) if isinstance(extractor, WhisperEncoder) else extractor
+
+
 def _source(extractor, *, chunk, left, right):
     from ..features.spectral import MFCC, Mel
 
     if isinstance(extractor, (Mel, MFCC)):
         return SpectralFrames(extractor), 1
+    extractor = chunked_view(extractor)
+    if getattr(extractor, "max_frames", None) is not None and left + chunk + right > extractor.max_frames:
+        raise InputError(f"{extractor.name}: a window of left + chunk + right = {left + chunk + right} frames is "
+                         f"longer than the model's {extractor.max_frames}")
     if hasattr(extractor, "receptive_field") and hasattr(extractor, "infer"):
         return ChunkedFrames(extractor, chunk=chunk, left=left, right=right), chunk
     raise InputError(f"feature {extractor.name!r} does not stream yet; streams run mel, mfcc, hubert, "
-                     "wav2vec2 and wavlm")
+                     "wav2vec2, wavlm and whisper")
 
 
 def stream(preset: str | None = None, *, feature: str | None = None, fps=None, model=None, device=None,
@@ -70,8 +81,9 @@ def stream(preset: str | None = None, *, feature: str | None = None, fps=None, m
         A streaming preset (:func:`presets`): ``wav2lip``, ``sadtalker``, ``syncnet``, ``synctalk-mel``
         (bit-identical to offline) or a real-time system's loop (``rad-nerf-stream``, ...).
     feature : str, optional
-        ``mel`` (default), ``mfcc``, or a conv-front-end encoder (``hubert``, ``wav2vec2``, ``wavlm``
-        with ``model=``); ``options`` go to its config.
+        ``mel`` (default), ``mfcc``, a conv-front-end encoder (``hubert``, ``wav2vec2``, ``wavlm``
+        with ``model=``) or ``whisper`` (``model=``; each call a bounded window, no 30 s padding, see
+        docs/streaming-whisper.md); ``options`` go to its config.
     fps : optional
         Video frame rate (any, e.g. ``"30000/1001"``); presets with a fixed rate use theirs.
     sample_rate_in : int
@@ -79,7 +91,8 @@ def stream(preset: str | None = None, *, feature: str | None = None, fps=None, m
     method, window, anchor, edge :
         Alignment of a feature (see :func:`avalign.align`); default: :func:`avalign.extract`'s method.
     chunk, left, right : int
-        Neural encoders: frames per model call, and frames of context before and after it.
+        Neural encoders: frames per model call, and frames of context before and after it (encoder
+        frames: 20 ms for all of them; Whisper: ``left + chunk + right <= 1500``).
     """
     if preset is not None and feature is not None:
         raise InputError("give either a preset or a feature, not both")
@@ -127,16 +140,20 @@ def offline_chunked(extractor, samples: np.ndarray, *, chunk: int = CHUNK, left:
 
     Chunk ``c`` (frames ``[c*chunk, (c+1)*chunk)``) comes from one model call on
     the samples of frames ``[max(c*chunk - left, 0), (c+1)*chunk + right)``,
-    normalised on their own; the call that reaches the end runs to the last sample.
+    normalised on their own; a call whose samples pass the end is cut at the
+    last sample (a call that fits keeps its own end, as a stream that cannot
+    know the end must). A :class:`~avalign.features.whisper.WhisperEncoder`
+    runs on bounded windows (:class:`~avalign.features.whisper.WhisperWindows`).
     """
     x = np.asarray(samples, dtype=np.float32)
+    extractor = chunked_view(extractor)
     window, hop = extractor.receptive_field
     total = extractor.num_frames(x.shape[0]) if x.shape[0] >= window else 0
     out = []
     for a in range(0, total, chunk):
         first, last, start, stop = (int(v) for v in chunk_segments(a, chunk=chunk, left=left, right=right,
                                                                    hop=hop, window=window))
-        stop = x.shape[0] if last >= total else stop
+        stop = min(stop, x.shape[0])
         y = extractor.infer([extractor.normalise(x[start:stop])])[0]
         out.append(y[a - first:min(a + chunk, total) - first])
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
