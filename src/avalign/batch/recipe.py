@@ -34,14 +34,20 @@ class RecipeSpec:
     model: str | None = None
     device: str | None = None
     offset_ms: float = 0.0
+    loudness: float | str | None = None
     options: dict = field(default_factory=dict)
 
     @classmethod
     def from_kwargs(cls, kw: dict) -> "RecipeSpec":
         """From :func:`avalign.cli.extract_cmd.recipe_kwargs`-style keywords (unknown keys are options)."""
         kw = dict(kw)
-        known = {k: kw.pop(k) for k in ("preset", "feature", "fps", "num_frames", "model", "device", "offset_ms")
-                 if k in kw}
+        known = {k: kw.pop(k) for k in ("preset", "feature", "fps", "num_frames", "model", "device", "offset_ms",
+                                        "loudness") if k in kw}
+        if known.get("loudness") is not None:
+            from ..loudness import parse_target
+
+            target = parse_target(known["loudness"])  # refused before any clip runs
+            known["loudness"] = "off" if target is None else target
         if known.get("preset") and known.get("feature"):
             raise InputError("give either a preset or a feature, not both")
         if known.get("fps") is not None:
@@ -59,7 +65,8 @@ class RecipeSpec:
         return {
             "preset": self.preset, "feature": None if self.preset else (self.feature or "mel"),
             "fps": self.fps, "num_frames": self.num_frames, "model": self.model,
-            "offset_ms": self.offset_ms, "options": {k: self.options[k] for k in sorted(self.options)},
+            "offset_ms": self.offset_ms, **({"loudness": self.loudness} if self.loudness is not None else {}),
+            "options": {k: self.options[k] for k in sorted(self.options)},
             "avalign": __version__,
         }
 
@@ -81,7 +88,7 @@ class RecipeSpec:
     def extract_kwargs(self, clip: Clip) -> dict[str, Any]:
         """Keywords of :func:`avalign.extract` for ``clip`` (without ``recipe``)."""
         return dict(fps=clip.fps or self.fps, num_frames=clip.num_frames or self.num_frames,
-                    model=self.model, device=self.device, offset_ms=self.offset_ms)
+                    model=self.model, device=self.device, offset_ms=self.offset_ms, loudness=self.loudness)
 
     def file_name(self) -> str:
         """The system's own file name (``aud_hu.npy``) for ``--system-names``; ``<feature>.npy`` otherwise."""

@@ -31,6 +31,9 @@ def add_recipe_arguments(p) -> None:
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where neural models run")
     p.add_argument("--offset-ms", type=float, default=0.0,
                    help="shift audio against video in ms; positive means the audio is later")
+    p.add_argument("--loudness", metavar="LUFS",
+                   help="normalise the audio to this integrated loudness first (ITU-R BS.1770, e.g. -23; needs "
+                        "pip install 'avalign[loudness]'); 'off' disables a preset's own normalisation")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="feature or preset option, e.g. n_mels=40 (repeatable)")
 
@@ -39,7 +42,7 @@ def recipe_kwargs(args) -> dict:
     """The keyword arguments of :func:`avalign.extract` given by the shared options."""
     kw = dict(parse_option(o) for o in args.option)
     return dict(preset=args.preset, feature=args.feature, fps=args.fps, num_frames=args.num_frames,
-                model=args.model, device=args.device, offset_ms=args.offset_ms, **kw)
+                model=args.model, device=args.device, offset_ms=args.offset_ms, loudness=args.loudness, **kw)
 
 
 def add_align_arguments(p) -> None:
