@@ -107,6 +107,24 @@ class _Dirs(dict):
         self[name] = build(name, self.root / name, layers=1, seed=0)
         return self[name]
 
+    def built(self) -> dict:
+        """Every architecture, built now (each is seeded alone, so the order does not matter)."""
+        for name in ARCHS:
+            self[name]
+        return {name: dict.__getitem__(self, name) for name in ARCHS}
+
+    def items(self):
+        return self.built().items()
+
+    def keys(self):
+        return self.built().keys()
+
+    def values(self):
+        return self.built().values()
+
+    def __iter__(self):
+        return iter(self.built())
+
 
 _DIRS = _Dirs()
 
@@ -115,6 +133,31 @@ def model_dirs() -> dict:
     """``name -> Path`` of the architectures in :data:`ARCHS` (1 layer, seed 0), each built once per process
     on first use."""
     return _DIRS
+
+
+def stretched_forward(model, input_values, seq_len: int, **kwargs):
+    """``model(input_values, **kwargs)`` with its conv feature encoder's output stretched to ``seq_len`` frames
+    (``F.interpolate(..., align_corners=True, mode="linear")``, the systems' ``linear_interpolation``)
+    before the projection and the transformer, as FaceFormer, Hallo and their successors patch wav2vec2."""
+    import torch
+    import torch.nn.functional as F
+
+    inner = model.feature_extractor
+
+    class Stretched(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, v):
+            return F.interpolate(self.inner(v), size=seq_len, align_corners=True, mode="linear")
+
+    model.feature_extractor = Stretched()
+    try:
+        with torch.no_grad():
+            return model(input_values, **kwargs)
+    finally:
+        model.feature_extractor = inner
 
 
 REAL_SPEECH = "musetalk_eng.wav"

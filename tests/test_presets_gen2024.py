@@ -51,25 +51,8 @@ def run(name, x, models, **opts):
 def encoder(model, input_values, seq_len):
     """Their Wav2Vec2Model.forward: conv features, linear_interpolation(align_corners=True) to seq_len, then
     projection and transformer; torch.stack(hidden_states[1:], dim=1) -> [seq_len, layers, 768]."""
-    import torch.nn.functional as F
-
     x = torch.as_tensor(np.asarray(input_values, np.float32))[None]
-    inner = model.feature_extractor
-
-    class Stretched(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, v):
-            return F.interpolate(self.inner(v), size=seq_len, align_corners=True, mode="linear")
-
-    model.feature_extractor = Stretched()
-    try:
-        with torch.no_grad():
-            enc = model(x, output_hidden_states=True)
-    finally:
-        model.feature_extractor = inner
+    enc = ssl_models.stretched_forward(model, x, seq_len, output_hidden_states=True)
     return torch.stack(enc.hidden_states[1:], dim=1).squeeze(0).permute(1, 0, 2).numpy()
 
 
