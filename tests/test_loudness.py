@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -25,21 +26,10 @@ def reference(path, target, sr=16000):
     loudness = pyln.Meter(sr).integrated_loudness(x)
     if abs(loudness) > 100:
         return x, loudness
-    with _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         y = pyln.normalize.loudness(x, loudness, target)
     return y.astype(np.float32), loudness
-
-
-class _quiet:
-    def __enter__(self):
-        import warnings
-
-        self.w = warnings.catch_warnings()
-        self.w.__enter__()
-        warnings.simplefilter("ignore")
-
-    def __exit__(self, *exc):
-        return self.w.__exit__(*exc)
 
 
 @pytest.mark.parametrize("name", FILES)
