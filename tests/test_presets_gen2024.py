@@ -302,9 +302,10 @@ def test_registered_with_models_and_refusals():
 # -- Chinese and multilingual encoders through the SSL extractors ------------------------------
 
 
-@pytest.mark.parametrize("arch,kind", [("chinese-wav2vec2-base", "wav2vec2"), ("chinese-hubert-base", "hubert")])
+@pytest.mark.parametrize("arch,kind", [("chinese-wav2vec2-base", "wav2vec2")])
 def test_chinese_base_encoders_load_and_equal_transformers(arch, kind):
-    """Random models with the real configs: the extractors load them, count frames and give transformers' states."""
+    """A random model with the real config (the presets' one, already built): the extractor loads it, counts
+    frames and gives transformers' states. The other configs are checked without weights below."""
     from avalign.features import create
 
     d = ssl_models.model_dirs()[arch]
