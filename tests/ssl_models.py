@@ -41,6 +41,26 @@ ARCHS = {
         CONV, conv_bias=True, hidden_size=1024, intermediate_size=4096, num_attention_heads=16,
         feat_extract_norm="layer", do_stable_layer_norm=True),
         dict(do_normalize=True, return_attention_mask=True)),
+    # TencentGameMate/chinese-wav2vec2-base: a wav2vec2 base (group norm, no conv bias, post layer norm)
+    "chinese-wav2vec2-base": ("Wav2Vec2Model", "Wav2Vec2Config", dict(
+        CONV, hidden_size=768, intermediate_size=3072, num_attention_heads=12, feat_extract_norm="group",
+        do_stable_layer_norm=False, num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16),
+        dict(do_normalize=True, return_attention_mask=False)),
+    # TencentGameMate/chinese-hubert-base: HuBERT base (group norm, no conv bias)
+    "chinese-hubert-base": ("HubertModel", "HubertConfig", dict(
+        CONV, hidden_size=768, intermediate_size=3072, num_attention_heads=12, feat_extract_norm="group",
+        do_stable_layer_norm=False, feat_proj_layer_norm=False),
+        dict(do_normalize=True, return_attention_mask=False)),
+    # TencentGameMate/chinese-hubert-large: HuBERT large (layer norm, conv bias, stable layer norm)
+    "chinese-hubert-large": ("HubertModel", "HubertConfig", dict(
+        CONV, conv_bias=True, hidden_size=1024, intermediate_size=4096, num_attention_heads=16,
+        feat_extract_norm="layer", do_stable_layer_norm=True, feat_proj_layer_norm=True),
+        dict(do_normalize=True, return_attention_mask=True)),
+    # facebook/wav2vec2-xls-r-300m: layer norm, conv bias, stable layer norm, 1024 wide
+    "wav2vec2-xls-r-300m": ("Wav2Vec2Model", "Wav2Vec2Config", dict(
+        CONV, conv_bias=True, hidden_size=1024, intermediate_size=4096, num_attention_heads=16,
+        feat_extract_norm="layer", do_stable_layer_norm=True),
+        dict(do_normalize=True, return_attention_mask=True)),
 }
 
 #: preset -> the architecture in :data:`ARCHS` its checkpoint has
@@ -66,24 +86,78 @@ def build(name: str, folder: Path, *, layers: int = 1, seed: int = 0) -> Path:
     return folder
 
 
-_DIRS: dict = {}
+class _Dirs(dict):
+    """``name -> Path``, each architecture built (1 layer, seed 0) the first time it is asked for."""
+
+    root: Path | None = None
+
+    def __missing__(self, name):
+        if name not in ARCHS:
+            raise KeyError(name)
+        if self.root is None:
+            import atexit
+            import shutil
+            import tempfile
+
+            import transformers
+
+            transformers.logging.set_verbosity_error()
+            self.root = Path(tempfile.mkdtemp(prefix="avalign_ssl_models_"))
+            atexit.register(shutil.rmtree, self.root, True)
+        self[name] = build(name, self.root / name, layers=1, seed=0)
+        return self[name]
+
+    def built(self) -> dict:
+        """Every architecture, built now (each is seeded alone, so the order does not matter)."""
+        for name in ARCHS:
+            self[name]
+        return {name: dict.__getitem__(self, name) for name in ARCHS}
+
+    def items(self):
+        return self.built().items()
+
+    def keys(self):
+        return self.built().keys()
+
+    def values(self):
+        return self.built().values()
+
+    def __iter__(self):
+        return iter(self.built())
+
+
+_DIRS = _Dirs()
 
 
 def model_dirs() -> dict:
-    """``name -> Path`` of every architecture in :data:`ARCHS` (1 layer, seed 0), built once per process."""
-    if not _DIRS:
-        import atexit
-        import shutil
-        import tempfile
-
-        import transformers
-
-        transformers.logging.set_verbosity_error()
-        root = Path(tempfile.mkdtemp(prefix="avalign_ssl_models_"))
-        atexit.register(shutil.rmtree, root, True)
-        for name in ARCHS:
-            _DIRS[name] = build(name, root / name, layers=1, seed=0)
+    """``name -> Path`` of the architectures in :data:`ARCHS` (1 layer, seed 0), each built once per process
+    on first use."""
     return _DIRS
+
+
+def stretched_forward(model, input_values, seq_len: int, **kwargs):
+    """``model(input_values, **kwargs)`` with its conv feature encoder's output stretched to ``seq_len`` frames
+    (``F.interpolate(..., align_corners=True, mode="linear")``, the systems' ``linear_interpolation``)
+    before the projection and the transformer, as FaceFormer, Hallo and their successors patch wav2vec2."""
+    import torch
+    import torch.nn.functional as F
+
+    inner = model.feature_extractor
+
+    class Stretched(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, v):
+            return F.interpolate(self.inner(v), size=seq_len, align_corners=True, mode="linear")
+
+    model.feature_extractor = Stretched()
+    try:
+        with torch.no_grad():
+            return model(input_values, **kwargs)
+    finally:
+        model.feature_extractor = inner
 
 
 REAL_SPEECH = "musetalk_eng.wav"

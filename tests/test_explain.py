@@ -146,6 +146,8 @@ def _explain_contract(p, name):
         vf = math.floor(Fraction(str(seconds)) * f)
         assert ex.rule and ex.rule == p.rule
         assert ex.rows == p.num_frames(n, f, vf)
+        if ex.rows == 0 and seconds < 4:  # a system that refuses short audio (InfiniteTalk: 81 frames or fewer)
+            continue
         assert ex.spans.shape == (ex.rows, 2) and ex.spans.dtype == np.int64
         assert np.all(ex.spans[:, 1] > ex.spans[:, 0])
         table = ex.table()

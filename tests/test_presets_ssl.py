@@ -212,23 +212,10 @@ def test_rad_nerf_equals_streaming_reimplementation(n):
 def _stretched_reference(arch, x, n, *, hidden=False):
     """wav2vec2 with its conv feature encoder wrapped in an align_corners stretch (FaceFormer's linear_interpolation)."""
     import torch
-    import torch.nn.functional as F
 
     fe, model = hf(arch)
-    inner = model.feature_extractor
-
-    class Stretched(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, v):
-            return F.interpolate(self.inner(v), size=n, align_corners=True, mode="linear")
-
-    model.feature_extractor = Stretched()
     inp = fe(x, sampling_rate=16000, return_tensors="pt").input_values
-    with torch.no_grad():
-        out = model(inp, output_hidden_states=hidden)
+    out = ssl_models.stretched_forward(model, inp, n, output_hidden_states=hidden)
     if hidden:
         return torch.stack(out.hidden_states[1:], dim=2)[0].numpy()
     return out.last_hidden_state[0].numpy()

@@ -25,7 +25,8 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
             num_frames: int | None = None, model=None, device=None, offset_ms: float = 0.0,
             method: str = DEFAULT_METHOD, window: int | None = None, anchor="start", edge: str | None = None,
             rounding: str = "floor", resampler: str | None = None, channel: int | str | None = None,
-            recipe=None, info: MediaInfo | None = None, features: Features | None = None,
+            loudness: float | str | None = None, recipe=None, info: MediaInfo | None = None,
+            features: Features | None = None,
             **options: Any) -> Aligned:
     """Features of ``source`` with one row per video frame.
 
@@ -50,6 +51,11 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
     resampler, channel :
         Decoding options (see :func:`avalign.load_audio`); default: the preset's own
         (e.g. resampy ``kaiser_best`` for Wav2Lip, channel 0 for the DeepSpeech lineage), else soxr and the mean.
+    loudness : float or "off", optional
+        Normalise the decoded audio to this integrated loudness (LUFS, ITU-R BS.1770 via the extra
+        ``loudness``: ``pip install 'avalign[loudness]'``) before anything else; default: the preset's own
+        (InfiniteTalk, MultiTalk, EchoMimicV3: -23), none for a feature; ``"off"`` disables a preset's.
+        The sidecar's ``audio.loudness`` records the target and the measured input loudness.
     recipe : Preset or Extractor, optional
         A prebuilt recipe (reused across files to load a model once).
     info : MediaInfo, optional
@@ -69,6 +75,10 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
     """
     # cheap checks first: bad options and unreadable files fail before any model or heavy import
     _check_recipe_options(method=method, edge=edge, rounding=rounding, anchor=anchor, window=window)
+    if loudness is not None:
+        from .loudness import parse_target
+
+        parse_target(loudness)  # a bad value fails before any decoding
     fps_given = parse_fps(fps) if fps is not None else None
     if num_frames is not None and (isinstance(num_frames, bool) or int(num_frames) <= 0):
         raise InputError(f"bad number of frames {num_frames}: must be positive")
@@ -83,7 +93,8 @@ def extract(source, preset: str | None = None, *, feature: str | None = None, fp
     is_preset = isinstance(recipe, _systems.Preset)
     if is_preset and recipe.fixed_fps is not None:
         recipe.resolve_fps(fps_given)  # refuse another explicit rate before decoding
-    audio, info = decode(source, recipe, info=info, offset_ms=offset_ms, channel=channel, resampler=resampler)
+    audio, info = decode(source, recipe, info=info, offset_ms=offset_ms, channel=channel, resampler=resampler,
+                         loudness=loudness)
     source_name = audio.meta.get("source", "<array>") if isinstance(source, Audio) else os.fspath(source)
     video = info.video if info is not None else None
 

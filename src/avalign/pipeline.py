@@ -82,28 +82,37 @@ def _check_recipe_options(*, method, edge, rounding, anchor, window) -> None:
         raise InputError(f"bad window size {window!r}: must be a positive integer")
 
 
-def read_audio(source, recipe, *, info: MediaInfo | None = None, channel=None, resampler=None) -> Audio:
+def read_audio(source, recipe, *, info: MediaInfo | None = None, channel=None, resampler=None,
+               loudness=None) -> Audio:
     """The audio ``extract`` computes on: ``source`` (a path or Audio) at ``recipe``'s rate.
 
-    A preset reads files as its system does (:meth:`Preset.read_audio`); a
-    feature decodes with soxr and the mean of the channels unless ``resampler``
-    / ``channel`` say otherwise. An :class:`Audio` is only resampled.
+    A preset reads files as its system does (:meth:`Preset.read_audio`, its
+    loudness normalisation included); a feature decodes with soxr and the mean
+    of the channels unless ``resampler`` / ``channel`` say otherwise. An
+    :class:`Audio` is only resampled (and normalised unless its meta records a
+    normalisation). ``loudness``: target LUFS (:mod:`avalign.loudness`),
+    ``"off"``, or None for the recipe's own (a preset's system; none for a feature).
     """
     if isinstance(recipe, _systems.Preset):
         if isinstance(source, Audio):
-            return recipe.reader.convert(source, resampler=resampler)
-        return recipe.read_audio(source, info=info, channel=channel, resampler=resampler)
+            return recipe.reader.convert(source, resampler=resampler, loudness=loudness)
+        return recipe.read_audio(source, info=info, channel=channel, resampler=resampler, loudness=loudness)
+    from .loudness import parse_target
+    from .systems.base import normalise_loudness
+
+    target = parse_target(loudness)
     sr = recipe.sample_rate
     if isinstance(source, Audio):
         if source.sample_rate == sr:
-            return source
+            return normalise_loudness(source, target)
         from .media import resample
 
-        return Audio(resample(source.samples, orig_sr=source.sample_rate, target_sr=sr,
-                              resampler=resampler or "soxr_hq"),
-                     sr, source.start, source.scale, dict(source.meta))
-    return load_audio(source, sr, channel="mean" if channel is None else channel, resampler=resampler or "soxr_hq",
-                      scale=getattr(recipe, "input_scale", "float"), info=info)
+        return normalise_loudness(Audio(resample(source.samples, orig_sr=source.sample_rate, target_sr=sr,
+                                                 resampler=resampler or "soxr_hq"),
+                                        sr, source.start, source.scale, dict(source.meta)), target)
+    return normalise_loudness(load_audio(source, sr, channel="mean" if channel is None else channel,
+                                         resampler=resampler or "soxr_hq",
+                                         scale=getattr(recipe, "input_scale", "float"), info=info), target)
 
 
 def on_video_clock(audio: Audio, offset_ms: float = 0.0) -> Audio:
@@ -138,16 +147,17 @@ def video_frame_count(num_frames: int, video_fps, fps=None, rounding: str = "flo
 
 
 def decode(source, recipe, *, info: MediaInfo | None = None, offset_ms: float = 0.0, channel=None,
-           resampler=None) -> tuple[Audio, MediaInfo | None]:
+           resampler=None, loudness=None) -> tuple[Audio, MediaInfo | None]:
     """The decode stage: ``(audio at the recipe's rate on the video clock, probe of the file or None)``.
 
-    ``source`` is a path (probed unless ``info`` is given) or an :class:`Audio`.
+    ``source`` is a path (probed unless ``info`` is given) or an :class:`Audio`;
+    ``loudness`` as in :func:`read_audio` (normalised before the clock shift, on the whole decoded array).
     """
     if not isinstance(source, Audio):
         info = info if info is not None else probe(source)
         if info.audio is None:
             raise NoAudioError(f"{os.fspath(source)}: no audio stream")
-    audio = read_audio(source, recipe, info=info, channel=channel, resampler=resampler)
+    audio = read_audio(source, recipe, info=info, channel=channel, resampler=resampler, loudness=loudness)
     return on_video_clock(audio, offset_ms), info
 
 

@@ -33,7 +33,7 @@ def _decode_row(row: dict, spec: RecipeSpec) -> dict:
     task: Task = pickle.loads(row["task"])
     t0 = time.perf_counter()
     try:
-        decoded = pickle.dumps(decode(task, spec.build()), protocol=pickle.HIGHEST_PROTOCOL)
+        decoded = pickle.dumps(decode(task, spec.build(), spec.loudness), protocol=pickle.HIGHEST_PROTOCOL)
         error = ""
     except Exception as exc:  # becomes an error row in the next stage
         decoded, error = b"", error_row(task, exc)["error"]

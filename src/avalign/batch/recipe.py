@@ -113,6 +113,7 @@ class RecipeSpec:
     model: str | None = None
     device: str | None = None
     offset_ms: float = 0.0
+    loudness: float | str | None = None
     options: dict = field(default_factory=dict)
     sync: SyncSpec | None = None
 
@@ -121,7 +122,12 @@ class RecipeSpec:
         """From :func:`avalign.cli.extract_cmd.recipe_kwargs`-style keywords (unknown keys are options)."""
         kw = dict(kw)
         known = {k: kw.pop(k) for k in ("preset", "feature", "fps", "num_frames", "model", "device", "offset_ms",
-                                        "sync") if k in kw}
+                                        "sync", "loudness") if k in kw}
+        if known.get("loudness") is not None:
+            from ..loudness import parse_target
+
+            target = parse_target(known["loudness"])  # refused before any clip runs
+            known["loudness"] = "off" if target is None else target
         if known.get("preset") and known.get("feature"):
             raise InputError("give either a preset or a feature, not both")
         if known.get("fps") is not None:
@@ -139,7 +145,8 @@ class RecipeSpec:
         ident = {
             "preset": self.preset, "feature": None if self.preset else (self.feature or "mel"),
             "fps": self.fps, "num_frames": self.num_frames, "model": self.model,
-            "offset_ms": self.offset_ms, "options": {k: self.options[k] for k in sorted(self.options)},
+            "offset_ms": self.offset_ms, **({"loudness": self.loudness} if self.loudness is not None else {}),
+            "options": {k: self.options[k] for k in sorted(self.options)},
             "avalign": __version__,
         }
         if self.sync is not None:  # absent without --sync, so existing folders keep their hashes
@@ -186,7 +193,7 @@ class RecipeSpec:
     def extract_kwargs(self, clip: Clip) -> dict[str, Any]:
         """Keywords of :func:`avalign.extract` for ``clip`` (without ``recipe``)."""
         return dict(fps=clip.fps or self.fps, num_frames=clip.num_frames or self.num_frames,
-                    model=self.model, device=self.device, offset_ms=self.offset_ms)
+                    model=self.model, device=self.device, offset_ms=self.offset_ms, loudness=self.loudness)
 
     def file_name(self) -> str:
         """The system's own file name (``aud_hu.npy``) for ``--system-names``; ``<feature>.npy`` otherwise."""

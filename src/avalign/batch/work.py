@@ -58,7 +58,7 @@ class Context:
         return self._recipe
 
 
-def decode(task: Task, recipe):
+def decode(task: Task, recipe, loudness=None):
     """Probe and decode the clip's audio exactly as :func:`avalign.extract` does for ``recipe``.
 
     Returns
@@ -70,7 +70,7 @@ def decode(task: Task, recipe):
     from ..media import probe
 
     info = probe(task.clip.source)
-    return read_audio(task.clip.source, recipe, info=info), info
+    return read_audio(task.clip.source, recipe, info=info, loudness=loudness), info
 
 
 def measure_sync(task: Task, ctx: Context, info=None):
@@ -183,7 +183,7 @@ def process(task: Task, ctx: Context) -> dict:
         reason = ctx.spec.sync.rejects(measured) if measured is not None else None
         if reason is not None:
             return skipped_row(task, measured, reason, {**sync_s, "total_s": round(ts - t0, 6)})
-        audio, info = decode(task, ctx.recipe)
+        audio, info = decode(task, ctx.recipe, ctx.spec.loudness)
         t1 = time.perf_counter()
         synced = measured if measured is not None and ctx.spec.sync.apply else None
         meta, timings = extract_and_save(task, audio, info, ctx, synced=synced)
@@ -212,7 +212,7 @@ def process_bucket(tasks: list[Task], ctx: Context) -> list[dict]:
     decoded = []
     for i, task in enumerate(tasks):
         try:
-            audio, info = decode(task, ctx.recipe)
+            audio, info = decode(task, ctx.recipe, ctx.spec.loudness)
             clocked = on_video_clock(audio, ctx.spec.extract_kwargs(task.clip)["offset_ms"])
             decoded.append((i, task, audio, info, clocked))
         except Exception as exc:  # a bad clip must not stop the batch

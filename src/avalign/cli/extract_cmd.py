@@ -34,6 +34,9 @@ def add_recipe_arguments(p) -> None:
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where neural models run")
     p.add_argument("--offset-ms", type=float, default=0.0,
                    help="shift audio against video in ms; positive means the audio is later")
+    p.add_argument("--loudness", metavar="LUFS",
+                   help="normalise the audio to this integrated loudness first (ITU-R BS.1770, e.g. -23; needs "
+                        "pip install 'avalign[loudness]'); 'off' disables a preset's own normalisation")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="feature or preset option, e.g. n_mels=40 (repeatable)")
     add_budget_argument(p)
@@ -47,7 +50,7 @@ def recipe_kwargs(args) -> dict:
             flag = f"; use --{key.replace('_', '-')}" if key in vars(args) else ""
             raise InputError(f"bad --option {key}=...: {key!r} is not a feature or preset option{flag}")
     return dict(preset=args.preset, feature=args.feature, fps=args.fps, num_frames=args.num_frames,
-                model=args.model, device=args.device, offset_ms=args.offset_ms, **kw)
+                model=args.model, device=args.device, offset_ms=args.offset_ms, loudness=args.loudness, **kw)
 
 
 def add_align_arguments(p) -> None:

@@ -36,6 +36,12 @@ REGISTRY: dict[str, str] = {
     "musetalk-v1": "whisper:MUSETALK_V1",
     "latentsync": "whisper:LATENTSYNC",
     "echomimic": "whisper:ECHOMIMIC",
+    "hallo2": "gen2024:HALLO2",
+    "memo": "gen2024:MEMO",
+    "infinitetalk": "gen2024:INFINITETALK",
+    "multitalk": "gen2024:MULTITALK",
+    "echomimic-v3": "gen2024:ECHOMIMIC_V3",
+    "float": "gen2024:FLOAT",
 }
 
 

@@ -57,6 +57,9 @@ class Reader:
     lineage : bool
         16-bit PCM WAVs are read as the DeepSpeech scripts read them
         (``scipy.io.wavfile``, resampy, ``astype(int16)``).
+    loudness : float or None
+        Target LUFS the system normalises the decoded array to (ITU-R BS.1770,
+        :mod:`avalign.loudness`, measured at :attr:`sample_rate` after the mix-down), or None.
     """
 
     sample_rate: int = 16000
@@ -64,26 +67,46 @@ class Reader:
     scale: str = "float"
     channel: int | str = "mean"
     lineage: bool = False
+    loudness: float | None = None
 
-    def read(self, path, *, info=None, channel=None, resampler=None) -> Audio:
-        """Decode ``path`` as the system does (``channel`` / ``resampler`` override the system's)."""
+    def loudness_target(self, loudness=None) -> float | None:
+        """The target LUFS for a run: the system's (``loudness=None``), another one, or None for ``"off"``."""
+        from ..loudness import parse_target
+
+        return self.loudness if loudness is None else parse_target(loudness)
+
+    def read(self, path, *, info=None, channel=None, resampler=None, loudness=None) -> Audio:
+        """Decode ``path`` as the system does (``channel`` / ``resampler`` / ``loudness`` override the system's)."""
         from ..media import load_audio
 
         if (self.lineage and channel is None and resampler is None and info is not None and info.video is None
                 and info.audio is not None and info.audio.codec == "pcm_s16le" and info.format == "wav"):
-            return lineage_audio(path, self.sample_rate)
-        return load_audio(path, self.sample_rate, channel=self.channel if channel is None else channel,
-                          resampler=resampler or self.resampler, scale=self.scale, info=info)
+            audio = lineage_audio(path, self.sample_rate)
+        else:
+            audio = load_audio(path, self.sample_rate, channel=self.channel if channel is None else channel,
+                               resampler=resampler or self.resampler, scale=self.scale, info=info)
+        return normalise_loudness(audio, self.loudness_target(loudness))
 
-    def convert(self, audio: Audio, *, resampler=None) -> Audio:
-        """``audio`` (decoded elsewhere) at :attr:`sample_rate`, resampled as the system does."""
-        if audio.sample_rate == self.sample_rate:
-            return audio
-        from ..media import resample
+    def convert(self, audio: Audio, *, resampler=None, loudness=None) -> Audio:
+        """``audio`` (decoded elsewhere) at :attr:`sample_rate`, resampled and normalised as the system does
+        (audio whose ``meta`` records a loudness normalisation is not normalised again)."""
+        if audio.sample_rate != self.sample_rate:
+            from ..media import resample
 
-        x = resample(audio.samples, orig_sr=audio.sample_rate, target_sr=self.sample_rate,
-                     resampler=resampler or self.resampler)
-        return Audio(x, self.sample_rate, audio.start, audio.scale, dict(audio.meta))
+            x = resample(audio.samples, orig_sr=audio.sample_rate, target_sr=self.sample_rate,
+                         resampler=resampler or self.resampler)
+            audio = Audio(x, self.sample_rate, audio.start, audio.scale, dict(audio.meta))
+        return normalise_loudness(audio, self.loudness_target(loudness))
+
+
+def normalise_loudness(audio: Audio, target: float | None) -> Audio:
+    """``audio`` normalised to ``target`` LUFS (:func:`avalign.loudness.normalise`); unchanged when ``target``
+    is None or ``audio.meta`` already records a normalisation."""
+    if target is None or "loudness" in audio.meta:
+        return audio
+    from ..loudness import normalise
+
+    return normalise(audio, target)
 
 
 def lineage_audio(path, sample_rate: int = 16000) -> Audio:
@@ -258,9 +281,9 @@ class Preset:
         default = options_type(self.name, self.options_spec)()
         return {k: v for k, v in dataclasses.asdict(self.opts).items() if getattr(default, k) != v}
 
-    def read_audio(self, path, *, info=None, channel=None, resampler=None) -> Audio:
+    def read_audio(self, path, *, info=None, channel=None, resampler=None, loudness=None) -> Audio:
         """Decode ``path`` as the system reads it (:meth:`Reader.read`)."""
-        return self.reader.read(path, info=info, channel=channel, resampler=resampler)
+        return self.reader.read(path, info=info, channel=channel, resampler=resampler, loudness=loudness)
 
     # -- the contract --------------------------------------------------------
 
@@ -370,4 +393,5 @@ class Preset:
         return self.feature.family
 
 
-__all__ = ["NoOptions", "Option", "Preset", "Reader", "Request", "lineage_audio", "options_type", "parse_options"]
+__all__ = ["NoOptions", "Option", "Preset", "Reader", "Request", "lineage_audio", "normalise_loudness", "options_type",
+           "parse_options"]

@@ -87,6 +87,25 @@ class Truncate:
 
 
 @dataclass(frozen=True)
+class MirrorTail:
+    """The feature rows followed by their last ``k`` rows in reverse (row ``T + j`` = row ``T - 1 - j``):
+    the ``torch.flip`` extension InfiniteTalk / MultiTalk append before their last clip."""
+
+    k: int
+
+    def rows(self, req, step) -> int:
+        return step.rows(req) + self.k
+
+    def apply(self, values, req):
+        return np.concatenate([values, values[::-1][:self.k]], axis=0)
+
+    def positions(self, rows, req):
+        # the native row count is not known here: the windows' sources are clipped by the step
+        r = np.asarray(rows, np.int64)
+        return r, r
+
+
+@dataclass(frozen=True)
 class Windows:
     """Row ``r`` = ``size`` rows from ``start(req)[r] + anchor`` (default start: ``r`` itself).
 
@@ -157,4 +176,4 @@ class ByOption:
         return self.pick(req).sources(req, step)
 
 
-__all__ = ["ByOption", "Every", "TimeInterp", "Truncate", "Windows"]
+__all__ = ["ByOption", "Every", "MirrorTail", "TimeInterp", "Truncate", "Windows"]

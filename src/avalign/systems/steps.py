@@ -14,7 +14,7 @@ call costs nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -259,26 +259,40 @@ class StretchedSSL(SSLFrames):
     preset's row count before the projection and transformer (FaceFormer, Hallo, AniPortrait, EmoTalk).
 
     ``skip_embeddings`` drops hidden state 0 of ``output="layers"`` (Hallo keeps layers 1..12).
+    ``length(req)``: the stretched frames when they are not the preset's rows (default ``req.rows``).
+    ``calls(samples, req, normalise)``: the model calls a system makes, ``[(model input, stretched frames)]``
+    in order, their outputs concatenated (default: the whole clip normalised, stretched to ``length``);
+    ``normalise`` is the processor normalisation, so a system that pads or cuts after it says so here.
     """
 
     kind: str = "wav2vec2"
     skip_embeddings: bool = False
+    length: Callable | None = None
+    calls: Callable | None = None
     family: ClassVar[str] = "wav2vec2"
 
     def compute(self, audio, req, *, model=None, device=None) -> np.ndarray:
         _too_short(audio.num_samples)
-        out = self.extractor(model, device).encode_stretched(audio.samples, req.rows)
+        ex = self.extractor(model, device)
+        if self.calls is None:
+            out = ex.encode_stretched(audio.samples, self.rows(req))
+        else:
+            parts = []
+            for x, k in self.calls(audio.samples, req, ex.normalise):
+                _too_short(len(x))
+                parts.append(ex.encode_stretched(x, int(k), normalized=True))
+            out = np.concatenate(parts, axis=0)
         return out[:, 1:] if self.skip_embeddings else out
 
     def rows(self, req) -> int:
-        return req.rows
+        return req.rows if self.length is None else int(self.length(req))
 
     def positions(self, rows, req):
         """Conv frames ``floor(p)`` and ``ceil(p)`` around each row's stretch position ``p = i (T-1)/(N-1)``."""
         rows = np.asarray(rows, dtype=np.int64)
         t = max(req.frames, 1)
-        pos = stretch_positions(t, max(req.rows, 1))[np.clip(rows, 0, max(req.rows - 1, 0))] if req.rows else \
-            np.zeros(rows.shape)
+        n = self.rows(req)
+        pos = stretch_positions(t, max(n, 1))[np.clip(rows, 0, max(n - 1, 0))] if n else np.zeros(rows.shape)
         return (np.clip(np.floor(pos), 0, t - 1).astype(np.int64),
                 np.clip(np.ceil(pos), 0, t - 1).astype(np.int64))
 
