@@ -36,6 +36,11 @@ REGISTRY: dict[str, str] = {
     "musetalk-v1": "whisper:MUSETALK_V1",
     "latentsync": "whisper:LATENTSYNC",
     "echomimic": "whisper:ECHOMIMIC",
+    "joyvasa": "gen2025:JOYVASA",
+    "sonic": "gen2025:SONIC",
+    "hunyuan-avatar": "gen2025:HUNYUAN_AVATAR",
+    "unitalker": "gen2025:UNITALKER",
+    "ditto": "gen2025:DITTO",
 }
 
 
