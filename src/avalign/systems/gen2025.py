@@ -25,7 +25,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import AudioTooShortError, InputError
 from ..timing import fraction_str
 from .base import Option, Preset
 from .layouts import ByOption, Pick, Truncate, Windows
@@ -73,9 +73,25 @@ JOYVASA = Preset(
 SONIC_LIMIT = 10000
 
 
+#: Sonic's smallest ``audio_len``: below it the motion-bucket windows get fewer than 50 states.
+SONIC_MIN = 11
+
+
 def sonic_audio_len(req) -> int:
     """``min(10000, n // 640)``: Sonic's ``audio_len`` (25 fps frames); it keeps ``2 * audio_len`` states."""
     return min(SONIC_LIMIT, req.n_samples // FRAME)
+
+
+def sonic_rows(req) -> int:
+    """``audio_len // 2`` frames at 12.5 fps; refused below ``audio_len = 11`` (7040 samples), where the system
+    fails: ``zeros_like(x[:, :24])`` pads only ``2 audio_len`` states, so the last 50-state bucket window comes
+    out short and ``Audio2bucketModel`` cannot take it."""
+    length = sonic_audio_len(req)
+    if length < SONIC_MIN:
+        raise AudioTooShortError(f"Sonic needs n//640 >= {SONIC_MIN} ({SONIC_MIN * FRAME} samples, "
+                                 f"{SONIC_MIN * FRAME / SR:g} s): below that its motion-bucket windows are shorter "
+                                 f"than 50 states; got {req.n_samples} samples")
+    return length // 2
 
 
 _SONIC_KEPT = Truncate(lambda req: 2 * sonic_audio_len(req))
@@ -87,20 +103,23 @@ SONIC = Preset(
           "normalised alone), all hidden states (the last after the final layer norm), concatenated and cut to "
           "2*audio_len, audio_len = min(n//640, 10000); 4 zero states before, 6 after; row i (12.5 fps, "
           "step 2) takes states [4i-4, 4i+6); stream=bucket: the last state with 24 zeros before and 26 after, "
-          "[4i-24, 4i+26) (Audio2bucketModel); generated at 12.5 fps, RIFE then doubles to 2N-1 frames at 25"),
+          "[4i-24, 4i+26) (Audio2bucketModel; the front pad is min(24, 2 audio_len) states, as zeros_like(x[:, :24]) "
+          "gives); audio_len < 11 is refused (the system fails); generated at 12.5 fps, RIFE then doubles to "
+          "2N-1 frames at 25"),
     shape="[N, 10, 5, 384], N = min(n//640, 10000)//2 (stream=bucket: [N, 50, 384]); 10 s -> 125",
     fixed_fps=Fraction(25, 2),
     feature=WhisperStates({"convention": "transformers", "long": "segments", "norm": "segment", "pad": "audio"}),
-    count=lambda req: sonic_audio_len(req) // 2,
+    count=sonic_rows,
     layout=ByOption("stream", {
         "audio": Windows(start=lambda req: 4 * np.arange(req.rows) - 4, size=10, edge="zeros", before=_SONIC_KEPT),
-        "bucket": Windows(start=lambda req: 4 * np.arange(req.rows) - 24, size=50, edge="zeros",
+        "bucket": Windows(start=lambda req: 4 * np.arange(req.rows) - min(24, 2 * sonic_audio_len(req)), size=50,
+                          edge="zeros",
                           before=Pick(-1, _SONIC_KEPT))}),
     options_spec={"stream": Option("audio", choices=("audio", "bucket"),
                                    help="audio: the audio2token input; bucket: the audio2bucket input"),
                   **{k: WHISPER_OPTIONS[k] for k in ("dtype", "batch_size")}},
     default_model="openai/whisper-tiny", needs_model=True,
-    too_short="Sonic makes one frame from 1280 samples (80 ms)")
+    too_short="Sonic needs 7040 samples (0.44 s)")
 
 # ---------------------------------------------------------------------------
 # HunyuanVideo-Avatar
@@ -220,4 +239,4 @@ DITTO = Preset(
 
 
 __all__ = ["DITTO", "HUNYUAN_AVATAR", "JOYVASA", "JOYVASA_MODELS", "SONIC", "UNITALKER", "UNITALKER_FPS",
-           "UNITALKER_MODELS", "hunyuan_report", "hunyuan_rows", "hunyuan_step", "sonic_audio_len"]
+           "UNITALKER_MODELS", "hunyuan_report", "hunyuan_rows", "hunyuan_step", "sonic_audio_len", "sonic_rows"]
