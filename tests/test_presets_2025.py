@@ -248,7 +248,7 @@ def unitalker_count(n, fps):
     return round(last / 16000 * fps) + (reps - 1) * 20 * fps
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(n=st.integers(min_value=640, max_value=16000 * 600))
 def test_count_formulas_many_lengths(n):
     assert systems.get("joyvasa").num_frames(n) == joyvasa_count(n)
@@ -397,20 +397,20 @@ def test_joyvasa_equals_its_loop(dirs, narrow):
 
 
 def test_ditto_equals_its_offline_loop(dirs):
-    x = ssl_models.speech(1.37, offset=21)
+    x = ssl_models.speech(0.57, offset=21)
     _, model = hf(dirs["hubert-large-ls960-ft"])
     ref = ditto_loop(x, model)
     got = systems.get("ditto").apply(audio(x), model=str(dirs["hubert-large-ls960-ft"])).values
-    assert got.shape == ref.shape == (math.ceil(len(x) / 16000 * 25), 1024) == (35, 1024)
+    assert got.shape == ref.shape == (math.ceil(len(x) / 16000 * 25), 1024) == (15, 1024)
     assert max_rel(got, ref) < 1e-5
 
 
 def test_unitalker_equals_its_demo(dirs, narrow):
     """WavLM base (D1, 30 fps) and XLSR-53 (D0, 25 fps) on short speech; 47 s (three splits, the cross-fade)
     on a narrow WavLM."""
-    for arch, options, fps, seconds in (("wavlm-base", {}, 30, 1.9),
+    for arch, options, fps, seconds in (("wavlm-base", {}, 30, 1.03),
                                         ("wav2vec2-large-lv60", dict(encoder="wav2vec2-large-xlsr-53", dataset="D0"),
-                                         25, 1.1)):
+                                         25, 0.61)):
         y = ssl_models.speech(seconds, offset=30)
         fe, model = hf(dirs[arch])
         ref = unitalker_loop(y, fe, model, fps)
