@@ -464,16 +464,14 @@ class SplitStretch(SSLFrames):
         rows, total = unitalker_rows(audio.num_samples, f)
         outs = [stretch(ex.infer([ex.normalise(x[a:b])])[0], r)
                 for (a, b), r in zip(unitalker_splits(audio.num_samples), rows)]
-        if len(outs) == 1:
-            return outs[0]
-        a, b, offset = 25 * f, 5 * f, 20 * f
-        left = np.linspace(1, 0, b)[:, None]
-        merged = np.empty((total,) + outs[-1].shape[1:], outs[-1].dtype)
-        merged[:a] = outs[0]
-        for piece in outs[1:]:
-            merged[a - b:a] = left * merged[a - b:a] + (1 - left) * piece[:b]
-            merged[a:a + offset] = piece[b:]
-            a += offset
+        fade, offset = 5 * f, 20 * f
+        ramp = np.linspace(1, 0, fade)[:, None]  # weight of the earlier split over the 5 s both cover
+        merged = np.empty((total,) + outs[0].shape[1:], outs[0].dtype)
+        merged[:outs[0].shape[0]] = outs[0]
+        for s, piece in enumerate(outs[1:], start=1):
+            lo = s * offset  # split s starts 20 s later; its first 5 s are cross-faded
+            merged[lo:lo + fade] = ramp * merged[lo:lo + fade] + (1 - ramp) * piece[:fade]
+            merged[lo + fade:lo + piece.shape[0]] = piece[fade:]
         return merged
 
     def positions(self, rows, req):
