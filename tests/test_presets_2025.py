@@ -221,12 +221,17 @@ def ditto_loop(x, model, chunksize=(3, 5, 2)):
 # ---------------------------------------------------------------------------
 
 
+def hunyuan(fps):
+    """The preset bound to the rate the system is given (its option ``rate``)."""
+    return systems.get("hunyuan-avatar", rate="12.5" if float(fps) == 12.5 else "25")
+
+
 def test_ten_second_counts_and_registry():
     n = 160000
     assert systems.get("joyvasa").num_frames(n) == 253  # 1920 padding samples make 3 more frames
     assert systems.get("sonic").num_frames(n) == 125  # at 12.5 fps
-    assert systems.get("hunyuan-avatar").num_frames(n, 25) == systems.get("hunyuan-avatar").num_frames(n, 12.5) == 250
-    assert systems.get("hunyuan-avatar").num_frames(2 * n, 25) == 400
+    assert hunyuan(25).num_frames(n) == hunyuan(12.5).num_frames(n) == 250
+    assert hunyuan(25).num_frames(2 * n) == 400 and hunyuan(12.5).fixed_fps == Fraction(25, 2)
     assert systems.get("unitalker").num_frames(n) == 300 and systems.get("unitalker", dataset="D0").num_frames(n) == 250
     assert systems.get("ditto").num_frames(n) == 250
     names = avalign.presets()
@@ -257,13 +262,12 @@ def test_count_formulas_many_lengths(n):
     else:  # the system fails: its motion-bucket windows come out shorter than 50 states
         with pytest.raises(AudioTooShortError):
             systems.get("sonic").num_frames(n)
-    h = systems.get("hunyuan-avatar")
-    assert h.num_frames(n, 25) == min(n // 640, 400)
+    assert hunyuan(25).num_frames(n) == min(n // 640, 400)
     if n // 640 <= 374:  # at 12.5 fps the system reads past its 1504 states from frame 375 on
-        assert h.num_frames(n, Fraction(25, 2)) == n // 640
+        assert hunyuan(12.5).num_frames(n) == n // 640
     else:
         with pytest.raises(InputError, match="at most 374 frames"):
-            h.num_frames(n, Fraction(25, 2))
+            hunyuan(12.5).num_frames(n)
     for dataset, fps in (("D0", 25), ("D3", 30)):
         assert systems.get("unitalker", dataset=dataset).num_frames(n) == unitalker_count(n, fps)
     assert systems.get("ditto").num_frames(n) == math.ceil(n / 16000 * 25)
@@ -271,8 +275,10 @@ def test_count_formulas_many_lengths(n):
 
 def test_refusals_and_the_cut_report():
     h = systems.get("hunyuan-avatar")
-    with pytest.raises(InputError, match="25 or 12.5 fps only"):
-        h.num_frames(160000, 30)
+    with pytest.raises(InputError, match="runs at 25 fps only"):  # the rate is the option's, not the video's
+        h.resolve_fps(30)
+    with pytest.raises(InputError):
+        systems.get("hunyuan-avatar", rate="30")
     with pytest.raises(InputError, match="at most 400 frames"):
         systems.get("hunyuan-avatar", over="refuse").num_frames(16000 * 17, 25)
     assert systems.get("hunyuan-avatar", over="refuse").num_frames(16000 * 16, 25) == 400
@@ -343,13 +349,13 @@ def test_whisper_rows_equal_the_loops_on_any_states(n, fps):
     assert np.array_equal(got, clips)
     assert np.array_equal(systems.get("sonic", stream="bucket").arrange(states, n), buckets)
     first = rng.standard_normal((1500, 3, 4)).astype(np.float32)
-    h = systems.get("hunyuan-avatar")
+    h = hunyuan(fps)
     if fps == 12.5 and n // 640 > 374:
         with pytest.raises(InputError):
-            h.arrange(first, n, fps)
+            h.arrange(first, n)
         return
-    got = h.arrange(first, n, fps)
-    assert got.shape == (h.num_frames(n, fps), 10, 3, 4) and np.array_equal(got, hunyuan_arrange(first, n, fps))
+    got = h.arrange(first, n)
+    assert got.shape == (h.num_frames(n), 10, 3, 4) and np.array_equal(got, hunyuan_arrange(first, n, fps))
 
 
 def test_spans_follow_the_systems_windows():
@@ -362,7 +368,7 @@ def test_spans_follow_the_systems_windows():
     src = systems.get("sonic").sources(160000)  # states [4i-4, 4i+6) of a 50 Hz encoder (+-520 samples)
     assert src[0].tolist() == [320 * -4 - 520, 320 * 5 + 520] and src[-1].tolist() == [320 * 492 - 520, 320 * 501 + 520]
     assert systems.get("sonic", stream="bucket").sources(160000)[0].tolist() == [320 * -24 - 520, 320 * 25 + 520]
-    src = systems.get("hunyuan-avatar").sources(160000, Fraction(25, 2))
+    src = hunyuan(12.5).sources(160000)
     assert src[1].tolist() == [320 * 0 - 520, 320 * 9 + 520]  # frame 1 at 12.5 fps: states [0, 10)
     # UniTalker beyond 25 s: rows of the cross-fade read both splits
     u = systems.get("unitalker").sources(16000 * 60)

@@ -127,6 +127,8 @@ SONIC = Preset(
 
 #: ``encode_audio``: ``num_frames = min(num_frames, 400)``.
 HUNYUAN_LIMIT = 400
+#: The rates ``encode_audio`` knows (option ``rate``; the system takes it from its input CSV, not the video).
+HUNYUAN_RATES = {"25": Fraction(25), "12.5": Fraction(25, 2)}
 #: Encoder states after the 4 zero states in front (1500 + 4): every 10-state window must fit.
 _HUNYUAN_STATES = 1500 + 4
 
@@ -183,15 +185,17 @@ HUNYUAN_AVATAR = Preset(
     rule=("transformers whisper-tiny feature extractor on the first 30 s only (3000 mel frames, zero-padded, "
           "stored as float16), all 1500 hidden states (the last after the final layer norm), 4 zero states "
           "before; N = min(n//640, 400) frames (counted at 25 fps at either rate); frame f takes states "
-          "[2 s f - 4, 2 s f + 6), s = 1 at 25 fps, 2 at 12.5; what is cut is recorded (over=refuse refuses "
+          "[2 s f - 4, 2 s f + 6), s = 1 at 25 fps, 2 at 12.5 (option rate); what is cut is recorded (over=refuse refuses "
           "instead); the pipeline then pads to at least 129 frames (not part of this array)"),
     shape="[N, 10, 5, 384], N = min(n//640, 400); 10 s -> 250, 20 s -> 400",
     feature=FirstWhisperWindow(),
     count=hunyuan_rows,
     layout=Windows(start=lambda req: 2 * hunyuan_step(req) * np.arange(req.rows) - 4, size=10, edge="zeros"),
-    options_spec={"over": Option("cut", choices=("cut", "refuse"),
+    options_spec={"rate": Option("25", choices=tuple(HUNYUAN_RATES),
+                                 help="the fps given to the system (its CSV's fps column): 25 or 12.5"),
+                  "over": Option("cut", choices=("cut", "refuse"),
                                  help="more than 400 frames: cut as the system does (recorded) or refuse")},
-    default_model="openai/whisper-tiny", needs_model=True, report=hunyuan_report,
+    rates=("rate", HUNYUAN_RATES), default_model="openai/whisper-tiny", needs_model=True, report=hunyuan_report,
     too_short="HunyuanVideo-Avatar makes one frame from 640 samples (40 ms)")
 
 # ---------------------------------------------------------------------------
@@ -239,4 +243,4 @@ DITTO = Preset(
 
 
 __all__ = ["DITTO", "HUNYUAN_AVATAR", "JOYVASA", "JOYVASA_MODELS", "SONIC", "UNITALKER", "UNITALKER_FPS",
-           "UNITALKER_MODELS", "hunyuan_report", "hunyuan_rows", "hunyuan_step", "sonic_audio_len", "sonic_rows"]
+           "UNITALKER_MODELS", "HUNYUAN_RATES", "hunyuan_report", "hunyuan_rows", "hunyuan_step", "sonic_audio_len", "sonic_rows"]
