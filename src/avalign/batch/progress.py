@@ -1,4 +1,4 @@
-"""Progress of a batch: a tqdm bar with ETA, clips/s and hours of audio per second; silent in quiet mode."""
+"""Progress of a batch: a tqdm bar with ETA, clips/s and × real time (hours of audio per hour); silent in quiet mode."""
 
 from __future__ import annotations
 
@@ -35,9 +35,17 @@ class Progress:
         """Seconds since the start."""
         return time.perf_counter() - self.start
 
-    def audio_hours_per_s(self) -> float:
-        """Hours of audio processed per wall-clock second."""
-        return self.audio_s / 3600 / max(self.elapsed, 1e-9)
+    def realtime_factor(self) -> float:
+        """Seconds of audio done per wall-clock second (= hours of audio per hour)."""
+        return self.audio_s / max(self.elapsed, 1e-9)
+
+    def clips_per_s(self) -> float:
+        """Finished clips (ok or error) per wall-clock second."""
+        return (self.ok + self.errors) / max(self.elapsed, 1e-9)
+
+    def postfix(self) -> str:
+        """The bar's postfix: clips/s, × real time and errors."""
+        return f"{self.clips_per_s():.2f} clips/s, {self.realtime_factor():.3g}x real time, {self.errors} errors"
 
     def update(self, row: dict) -> None:
         """Count one finished clip (its manifest row)."""
@@ -47,8 +55,7 @@ class Progress:
         else:
             self.errors += 1
         if self.bar is not None:
-            self.bar.set_postfix_str(f"{self.audio_hours_per_s():.3g} h audio/s, {self.errors} errors",
-                                     refresh=False)
+            self.bar.set_postfix_str(self.postfix(), refresh=False)
             self.bar.update(1)
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import progress as bars
 from ..errors import InputError
 from ..store import sidecar_path
 from .manifest import MANIFEST_NAME, Manifest, write_recipe
@@ -51,10 +52,11 @@ class Summary:
     def line(self) -> str:
         """One line: counts, time, throughput, manifest."""
         rate = self.computed / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        hours = self.audio_s / 3600 / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        xrt = self.audio_s / self.elapsed_s if self.elapsed_s > 0 else 0.0
         return (f"{self.ok}/{self.total} ok ({self.computed} computed, {self.skipped} already done,"
                 f" {self.recovered} recovered), {len(self.errors)} errors in {self.elapsed_s:.1f} s"
-                f" ({rate:.2f} clips/s, {hours:.3g} h audio/s); manifest {self.manifest}")
+                f" ({rate:.2f} clips/s, {xrt:.3g} h of audio per hour = {xrt:.3g}x real time);"
+                f" manifest {self.manifest}")
 
 
 def output_path(clip: Clip, spec: RecipeSpec, *, system_names: bool, file_name: str | None = None) -> str:
@@ -173,9 +175,10 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
         summary.recovered = len(recovered)
         progress = Progress(len(todo), quiet=quiet)
         try:
-            for row in ex.run(todo, spec, out_dir, recipe=recipe) if todo else ():
-                manifest.append(row)
-                progress.update(row)
+            with bars.suppressed():  # the batch bar counts clips; no per-clip bars under it
+                for row in ex.run(todo, spec, out_dir, recipe=recipe) if todo else ():
+                    manifest.append(row)
+                    progress.update(row)
         finally:
             progress.close()
         summary.computed = progress.ok + progress.errors

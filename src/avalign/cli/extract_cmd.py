@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from .. import progress
 from ..api import extract
 from ..errors import InputError
 from ..store import check_writable, save
@@ -66,11 +67,13 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output .npy (a .json sidecar is written beside it)")
     add_recipe_arguments(p)
     add_align_arguments(p)
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing on success (no progress bar)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.quiet:
+        progress.set_quiet()
     inputs = (args.input, args.model)
     out = check_writable(args.output, inputs=inputs)
     aligned = extract(args.input, **recipe_kwargs(args), **align_kwargs(args))

@@ -36,6 +36,7 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
+from .. import progress
 from ..errors import AudioTooShortError, InputError, ModelError
 from ..timing import FrameGrid, conv_num_frames, conv_receptive_field
 from . import neural
@@ -378,16 +379,21 @@ class SSLExtractor(Extractor):
             for seg in self.segments(len(clips[ci])):
                 jobs.append((ci, seg))
         size = 1 if self.group_norm else int(self.config.batch_size)
-        for group in buckets([seg.stop - seg.start for _, seg in jobs], batch_size=size):
-            pieces = [inputs[jobs[j][0]][jobs[j][1].start:jobs[j][1].stop] for j in group]
-            results = self.infer(pieces)
-            for j, y in zip(group, results):
-                ci, seg = jobs[j]
-                if y.shape[0] != seg.num_frames:
-                    raise AssertionError(f"{self.name}: segment gave {y.shape[0]} frames, expected {seg.num_frames}")
-                if outs[ci] is None:
-                    outs[ci] = np.empty((self.num_frames(len(clips[ci])),) + y.shape[1:], np.float32)
-                outs[ci][seg.keep_start:seg.keep_stop] = y[seg.keep]
+        groups = buckets([seg.stop - seg.start for _, seg in jobs], batch_size=size)
+        seconds = sum(len(c) for c in clips) / self.sample_rate
+        with progress.bar(total=len(jobs), audio_seconds=seconds, desc=self.name) as bar:
+            for group in groups:
+                pieces = [inputs[jobs[j][0]][jobs[j][1].start:jobs[j][1].stop] for j in group]
+                results = self.infer(pieces)
+                for j, y in zip(group, results):
+                    ci, seg = jobs[j]
+                    if y.shape[0] != seg.num_frames:
+                        raise AssertionError(f"{self.name}: segment gave {y.shape[0]} frames, "
+                                             f"expected {seg.num_frames}")
+                    if outs[ci] is None:
+                        outs[ci] = np.empty((self.num_frames(len(clips[ci])),) + y.shape[1:], np.float32)
+                    outs[ci][seg.keep_start:seg.keep_stop] = y[seg.keep]
+                bar.advance(len(group))
         return outs
 
     def encode_stretched(self, samples: np.ndarray, num_frames: int, *, normalized: bool = False) -> np.ndarray:

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import progress
 from ..errors import InputError, ModelError
 from ..timing import FrameGrid, whisper_num_frames
 from . import dsp, neural
@@ -605,11 +606,13 @@ class WhisperEncoder(Extractor):
         order = np.argsort(win, kind="stable")
         bounds = np.searchsorted(win[order], np.arange(len(starts) + 1))
         bs = int(c.batch_size)
-        for b in range(0, len(starts), bs):
-            states = m.states(inputs[b:b + bs], convention=c.convention, layers=c.layers)
-            for w in range(b, min(b + bs, len(starts))):
-                rows = order[bounds[w]:bounds[w + 1]]
-                out[rows] = states[w - b, off[rows]]
+        with progress.bar(total=len(starts), audio_seconds=n / SAMPLE_RATE, desc="whisper", unit="window") as bar:
+            for b in range(0, len(starts), bs):
+                states = m.states(inputs[b:b + bs], convention=c.convention, layers=c.layers)
+                for w in range(b, min(b + bs, len(starts))):
+                    rows = order[bounds[w]:bounds[w + 1]]
+                    out[rows] = states[w - b, off[rows]]
+                bar.advance(min(bs, len(starts) - b))
         return out if c.layers == "all" else out[:, 0]
 
 

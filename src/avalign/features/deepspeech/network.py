@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import progress
 from ..neural import torch as _torch
 
 RELU_CLIP = 20.0
 FORGET_BIAS = 1.0
+#: recurrent steps (20 ms each) between progress updates
+PROGRESS_STEPS = 100
 
 
 def build(weights: dict, *, device: str = "cpu"):
@@ -49,6 +52,7 @@ def build(weights: dict, *, device: str = "cpu"):
             self.register_buffer("wx", torch.from_numpy(np.stack([k[:h3] for k in kernels])))
             self.register_buffer("wh", torch.from_numpy(np.stack([k[h3:] for k in kernels])))
             self.register_buffer("bias", torch.from_numpy(np.stack(biases)[:, None, :]))
+            self.on_steps = None  # called with a count every PROGRESS_STEPS recurrent steps (progress bars)
 
         def bilstm(self, a, lengths):
             """Both directions of TF's BasicLSTMCell over ``a`` ``(B, T, H3)``; returns ``(B, T, 2C)``."""
@@ -70,6 +74,8 @@ def build(weights: dict, *, device: str = "cpu"):
                 c = c * torch.sigmoid(f + FORGET_BIAS) + torch.sigmoid(i) * torch.tanh(j)
                 h = torch.tanh(c) * torch.sigmoid(o)
                 out[:, :, k] = h
+                if self.on_steps is not None and (k + 1) % PROGRESS_STEPS == 0:
+                    self.on_steps(PROGRESS_STEPS)
             bw = torch.gather(out[1], 1, rev[:, :, None].expand(b, t, cell))
             return torch.cat([out[0], bw], dim=-1)
 
@@ -89,14 +95,17 @@ def run(module, inputs: list, *, device: str = "cpu", batch_size: int = 8) -> li
     torch = _torch()
     outs: list = [None] * len(inputs)
     order = sorted(range(len(inputs)), key=lambda i: -inputs[i].shape[0])
+    batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    steps = [inputs[idx[0]].shape[0] for idx in batches]  # the longest clip of each batch sets its steps
+    seconds = sum(x.shape[0] for x in inputs) * 0.02
+    bar = progress.bar(total=sum(steps), audio_seconds=seconds, desc="deepspeech", unit="step")
     cudnn_flags = torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=False, allow_tf32=False)
     with torch.inference_mode(), cudnn_flags:
         prev_tf32 = torch.backends.cuda.matmul.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = False
         try:
-            for s in range(0, len(order), batch_size):
-                idx = order[s:s + batch_size]
-                t_max = max(inputs[i].shape[0] for i in idx)
+            module.on_steps = bar.advance
+            for idx, t_max in zip(batches, steps):
                 x = np.zeros((len(idx), t_max, inputs[idx[0]].shape[1]), np.float32)
                 for b, i in enumerate(idx):
                     x[b, : inputs[i].shape[0]] = inputs[i]
@@ -104,6 +113,9 @@ def run(module, inputs: list, *, device: str = "cpu", batch_size: int = 8) -> li
                 y = module(torch.from_numpy(x).to(device), lengths).float().cpu().numpy()
                 for b, i in enumerate(idx):
                     outs[i] = y[b, : inputs[i].shape[0]].copy()
+                bar.advance(t_max % PROGRESS_STEPS)
         finally:
+            module.on_steps = None
+            bar.close()
             torch.backends.cuda.matmul.allow_tf32 = prev_tf32
     return outs
