@@ -61,6 +61,11 @@ ARCHS = {
         CONV, conv_bias=True, hidden_size=1024, intermediate_size=4096, num_attention_heads=16,
         feat_extract_norm="layer", do_stable_layer_norm=True),
         dict(do_normalize=True, return_attention_mask=True)),
+    # facebook/hubert-base-ls960 and TencentGameMate/chinese-hubert-base (JoyVASA): group norm, 768 wide, no conv bias
+    "hubert-base-ls960": ("HubertModel", "HubertConfig", dict(
+        CONV, hidden_size=768, intermediate_size=3072, num_attention_heads=12, feat_extract_norm="group",
+        do_stable_layer_norm=False),
+        dict(do_normalize=False, return_attention_mask=False)),
 }
 
 #: preset -> the architecture in :data:`ARCHS` its checkpoint has
@@ -70,13 +75,19 @@ PRESET_ARCH = {"er-nerf-hubert": "hubert-large-ls960-ft", "geneface-hubert": "hu
         "emotalk": "wav2vec2-large-lv60"}
 
 
-def build(name: str, folder: Path, *, layers: int = 1, seed: int = 0) -> Path:
-    """Save a random model of architecture ``name`` with ``layers`` transformer layers into ``folder``."""
+#: config changes that keep an architecture's kind and normalisation but make it narrow and fast (long loops)
+NARROW = dict(conv_dim=[32] * 7, hidden_size=32, intermediate_size=64, num_attention_heads=2,
+              num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+
+
+def build(name: str, folder: Path, *, layers: int = 1, seed: int = 0, **overrides) -> Path:
+    """Save a random model of architecture ``name`` with ``layers`` transformer layers into ``folder``
+    (``overrides``: config fields changed, e.g. :data:`NARROW`)."""
     import torch
     import transformers as tf
 
     model_cls, config_cls, kwargs, fe_kwargs = ARCHS[name]
-    config = getattr(tf, config_cls)(num_hidden_layers=layers, **kwargs)
+    config = getattr(tf, config_cls)(num_hidden_layers=layers, **{**kwargs, **overrides})
     torch.manual_seed(seed)
     model = getattr(tf, model_cls)(config).eval()
     folder = Path(folder)

@@ -49,6 +49,7 @@ def _compute_in_a_fresh_process(real, tmp_path) -> dict:
 
     In the long pytest process the resampy (numba) presets came out different in the last bits (sums equal to
     1e-6) after other tests had run; a fresh process gives the bytes that users get and that the baseline holds.
+    Only the baseline's cases run: presets added since are pinned by their own tests, not here.
     """
     out = tmp_path / "got.json"
     code = ("import importlib.util, json, sys; spec = importlib.util.spec_from_file_location('r', sys.argv[1]); "

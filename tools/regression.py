@@ -277,6 +277,10 @@ def main(argv=None) -> int:
     lines = compare(expected, got, complete=not args.only)
     for line in lines:
         print(line)
+    new = [c["id"] for c in select(cases(), args.only) if c["id"] not in expected]
+    if new:
+        print(f"{len(new)} cases are not in the baseline (added since; not run): "
+              f"{', '.join(sorted({c.split('/')[0] for c in new}))}")
     print(f"{len(got) - len(lines)} of {len(got)} cases identical ({took:.1f} s)")
     return 1 if lines else 0
 

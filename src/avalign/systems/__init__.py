@@ -42,6 +42,11 @@ REGISTRY: dict[str, str] = {
     "multitalk": "gen2024:MULTITALK",
     "echomimic-v3": "gen2024:ECHOMIMIC_V3",
     "float": "gen2024:FLOAT",
+    "joyvasa": "gen2025:JOYVASA",
+    "sonic": "gen2025:SONIC",
+    "hunyuan-avatar": "gen2025:HUNYUAN_AVATAR",
+    "unitalker": "gen2025:UNITALKER",
+    "ditto": "gen2025:DITTO",
 }
 
 

@@ -224,6 +224,9 @@ class Preset:
     models : (str, dict) or None
         Where an option chooses the checkpoint: the option's name and ``{value: model id}``
         (``default_model`` then follows the bound option).
+    rates : (str, dict) or None
+        Where an option chooses the system's fixed rate (UniTalker's dataset): the option's name and
+        ``{value: fps}`` (``fixed_fps`` then follows the bound option).
     needs_model : bool
     file_name : str or None
         The file name the system saves this array under (``batch --system-names``).
@@ -231,6 +234,9 @@ class Preset:
         The options a user may set; :attr:`opts` holds the bound values.
     too_short : str
         What the system needs at least, said when no row fits.
+    report : callable or None
+        ``report(req) -> dict``: what the system cuts or pads on this input (audio it never reads,
+        frames it drops), merged into the array's metadata (the sidecar's ``align``); empty when nothing is.
     """
 
     name: str
@@ -244,10 +250,12 @@ class Preset:
     fixed_fps: Fraction | None = None
     default_model: str | None = None
     models: tuple | None = None
+    rates: tuple | None = None
     needs_model: bool = False
     file_name: str | None = None
     options_spec: dict = field(default_factory=dict, repr=False)
     too_short: str = "more audio"
+    report: Callable[[Request], dict] | None = None
     opts: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
@@ -256,6 +264,9 @@ class Preset:
         if self.models is not None:
             option, ids = self.models
             object.__setattr__(self, "default_model", ids[getattr(self.opts, option)])
+        if self.rates is not None:
+            option, rates = self.rates
+            object.__setattr__(self, "fixed_fps", Fraction(rates[getattr(self.opts, option)]))
 
     def bind(self, **options) -> "Preset":
         """This preset with ``options`` set (checked: unknown names and bad values raise InputError)."""
@@ -378,13 +389,15 @@ class Preset:
         grid = FrameGrid.from_video(f, req.rows)
         meta = {"preset": self.name, "system": self.system, "rule": self.rule, "shape_rule": self.shape,
                 "fps": fraction_str(f), "options": self.options}
+        if self.report is not None:
+            meta.update(self.report(req))
         return Aligned(np.ascontiguousarray(values), grid, meta, spans=self.sources(audio.num_samples, f, video_frames))
 
     def describe(self) -> dict:
         """JSON-able summary for ``avalign presets``."""
         return {"name": self.name, "system": self.system, "rule": self.rule, "shape": self.shape,
                 "sample_rate": self.sample_rate, "fps": None if self.fixed_fps is None else str(self.fixed_fps),
-                "feature": self.feature.family, "model": self.default_model,
+                "feature": self.feature.family, "model": self.default_model, "needs_model": self.needs_model,
                 "options": {k: o.default for k, o in self.options_spec.items()}}
 
     @property

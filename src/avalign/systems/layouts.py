@@ -6,7 +6,7 @@ row ``r`` receives ``size`` rows starting at ``start(req)[r] + anchor`` of the
 then a view (``channels``: ``[feature, size]`` per row as Wav2Lip feeds it;
 ``squeeze``: one row per frame; ``flat``: the window's rows flattened to
 ``(size * ..., width)``). Before the windows, an optional resampling step
-(:class:`TimeInterp`, :class:`Every`, :class:`Truncate`) maps the feature
+(:class:`TimeInterp`, :class:`Every`, :class:`Truncate`, :class:`Pick`) maps the feature
 rows to the system's intermediate rows. :class:`ByOption` picks a layout by
 an option's value.
 
@@ -106,6 +106,28 @@ class MirrorTail:
 
 
 @dataclass(frozen=True)
+class Pick:
+    """One entry of axis 1 of every row (a hidden state out of the stack), after ``inner`` (or of the rows
+    themselves): Sonic's motion-bucket window reads the last Whisper state only."""
+
+    index: int
+    inner: object | None = None
+
+    def rows(self, req, step) -> int:
+        return step.rows(req) if self.inner is None else self.inner.rows(req, step)
+
+    def apply(self, values, req):
+        rows = values if self.inner is None else self.inner.apply(values, req)
+        return rows[:, self.index]
+
+    def positions(self, rows, req):
+        if self.inner is None:
+            r = np.asarray(rows, np.int64)
+            return r, r
+        return self.inner.positions(rows, req)
+
+
+@dataclass(frozen=True)
 class Windows:
     """Row ``r`` = ``size`` rows from ``start(req)[r] + anchor`` (default start: ``r`` itself).
 
@@ -176,4 +198,4 @@ class ByOption:
         return self.pick(req).sources(req, step)
 
 
-__all__ = ["ByOption", "Every", "MirrorTail", "TimeInterp", "Truncate", "Windows"]
+__all__ = ["ByOption", "Every", "MirrorTail", "Pick", "TimeInterp", "Truncate", "Windows"]

@@ -13,6 +13,7 @@ call costs nothing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
@@ -298,6 +299,213 @@ class StretchedSSL(SSLFrames):
 
 
 # ---------------------------------------------------------------------------
+# 2024-2026 systems on wav2vec2 / HuBERT / WavLM (systems/gen2025.py)
+# ---------------------------------------------------------------------------
+
+
+def joyvasa_pad(x: np.ndarray, *, unit: int = SSL_HOP, threshold: int = SSL_WINDOW - SSL_HOP) -> np.ndarray:
+    """JoyVASA's ``pad_audio``: ``(n,)`` -> ``(n + 2 s,)`` so that HuBERT gives ``n // unit`` frames.
+
+    ``s = ceil((unit * (n // unit) + threshold - n) / 2)`` samples go on each side when ``s >= 0``:
+    a reflect pad of ``s // 2`` applied twice (the second reflects the first), then one replicated sample
+    when ``s`` is odd. Nothing is added when ``s < 0`` (``n % unit > threshold``).
+    """
+    x = np.asarray(x, np.float32)
+    side = math.ceil((unit * (x.shape[0] // unit) + threshold - x.shape[0]) / 2)
+    if side >= 0:
+        half, odd = side // 2, side % 2
+        if half > 0:
+            x = np.pad(np.pad(x, half, mode="reflect"), half, mode="reflect")
+        if odd:
+            x = np.pad(x, 1, mode="edge")
+    return x
+
+
+def joyvasa_plan(n_samples: int, *, fps: int = 25, motions: int = 100, lead: int = 1280,
+                 tail: int = 640) -> tuple[int, int, int]:
+    """``(windows, end padding in samples, rows)`` of JoyVASA's ``gen_motion_sequence`` for ``n_samples``.
+
+    The audio gets ``lead`` zeros before and ``tail`` after; ``clip = int(n'/16000*fps)`` frames;
+    ``windows = 1`` if ``clip <= motions`` else ``ceil(clip / motions)``; the end is padded by
+    ``pad = windows * round(16000/fps * motions) - n'`` samples (none when ``pad <= 0``: the tail past
+    the last window is never read) and ``ceil(pad / (16000/fps))`` frames are cut from the last
+    window: ``rows = motions * windows - max(that, 0)``. Python float arithmetic, as the system.
+    """
+    n = int(n_samples) + lead + tail
+    unit = 16000.0 / fps
+    clip = int(n / 16000 * fps)
+    windows = 1 if clip <= motions else math.ceil(clip / motions)
+    pad = round(unit * motions) * windows - n
+    cut = math.ceil(pad / unit)
+    return windows, pad, motions * windows - (cut if pad > 0 else 0)
+
+
+@dataclass(frozen=True)
+class MotionWindows(SSLFrames):
+    """JoyVASA's motion windows: HuBERT run alone on each 4 s window, 50 Hz states halved after the
+    transformer (``F.interpolate(..., align_corners=False)``: frame ``j`` = mean of states ``2j, 2j+1``).
+
+    ``live_portrait_wmg_wrapper.gen_motion_sequence``: ``lead`` zeros before, ``tail`` after, the end
+    padded (option ``pad_mode``: zeros or the last sample) to whole windows of ``motions`` frames;
+    ``DitTalkingHead.extract_audio_feature``: each window through :func:`joyvasa_pad`, then HuBERT
+    on the raw samples (no waveform normalisation). Frame ``k`` (window ``k // motions``) reads conv
+    frames whose samples are ``[640 k - 1320, 640 k - 600)`` of the audio (the 1280-sample lead and the
+    40-sample reflect pad before each window).
+    """
+
+    motions: int = 100
+    lead: int = 1280
+    tail: int = 640
+    hop: ClassVar[int] = 2 * SSL_HOP
+    lo: ClassVar[int] = -1280 - 40
+    hi: ClassVar[int] = -1280 - 40 + SSL_HOP + SSL_WINDOW
+
+    def frames(self, n_samples: int, opts) -> int:
+        return self.motions * joyvasa_plan(n_samples, motions=self.motions, lead=self.lead, tail=self.tail)[0]
+
+    def compute(self, audio, req, *, model=None, device=None) -> np.ndarray:
+        windows, pad, _ = joyvasa_plan(audio.num_samples, motions=self.motions, lead=self.lead, tail=self.tail)
+        x = np.concatenate([np.zeros(self.lead, np.float32), np.asarray(audio.samples, np.float32),
+                            np.zeros(self.tail, np.float32)])
+        if pad > 0:
+            fill = x[-1] if req.options.pad_mode == "replicate" else 0.0
+            x = np.concatenate([x, np.full(pad, fill, np.float32)])
+        ex = ssl_extractor(self.kind, model=model, device=device, output="last", normalize="off")
+        unit = 16000.0 / 25
+        out = []
+        for i in range(windows):
+            seg = x[round(i * self.motions * unit):round((i + 1) * self.motions * unit)]
+            h = ex.infer([joyvasa_pad(seg)])[0]
+            if h.shape[0] != 2 * self.motions:
+                raise AssertionError(f"JoyVASA window gave {h.shape[0]} HuBERT frames, expected {2 * self.motions}")
+            out.append(0.5 * h[0::2] + 0.5 * h[1::2])
+        return np.concatenate(out, axis=0)
+
+
+def ditto_starts(num_frames: int, *, own: int = 5) -> list[int]:
+    """First padded sample of each of Ditto's offline chunks: ``int(i * 0.04 * 16000)`` for ``i = 0, own, ...``
+    below ``num_frames`` (the system's float expression)."""
+    return [int(i * 0.04 * 16000) for i in range(0, int(num_frames), own)]
+
+
+@dataclass(frozen=True)
+class ChunkPairs(SSLFrames):
+    """Ditto's offline ``Wav2FeatHubert.wav2feat``: ``num_f = ceil(n/16000*25)`` frames from chunks of
+    ``int(sum(context) * 640) + 80`` samples (6480) every ``own`` frames of a stream padded with
+    ``6480 - int((own + future) * 640)`` zeros in front (2000) and 6480 behind; each chunk runs alone on
+    the raw samples (HuBERT, 20 states), keeps states ``[-(own + future) * 2, -future * 2)`` and averages
+    them in pairs: ``own`` frames per chunk. Frame ``k`` reads samples ``[640 k - 80, 640 k + 640)``.
+    """
+
+    kind: str = "hubert"
+    context: tuple = (3, 5, 2)
+    hop: ClassVar[int] = 2 * SSL_HOP
+    lo: ClassVar[int] = -80
+    hi: ClassVar[int] = 2 * SSL_HOP
+
+    def frames(self, n_samples: int, opts) -> int:
+        return math.ceil(int(n_samples) / 16000 * 25)
+
+    @property
+    def split(self) -> int:
+        return int(sum(self.context) * 0.04 * 16000) + 80
+
+    def compute(self, audio, req, *, model=None, device=None) -> np.ndarray:
+        _past, own, future = self.context
+        split = self.split
+        front = split - int(sum(self.context[1:]) * 0.04 * 16000)
+        x = np.concatenate([np.zeros(front, np.float32), np.asarray(audio.samples, np.float32),
+                            np.zeros(split, np.float32)])
+        ex = ssl_extractor(self.kind, model=model, device=device, output="last", normalize="off")
+        chunks = [x[s:s + split] for s in ditto_starts(req.frames, own=own)]
+        size = 1 if ex.group_norm else 32
+        out = []
+        for b in range(0, len(chunks), size):
+            for y in ex.infer(chunks[b:b + size]):
+                valid = y[-(own + future) * 2:-future * 2]
+                out.append(valid.reshape(own, 2, valid.shape[-1]).mean(axis=1))
+        if not out:
+            return np.zeros((0, 0), np.float32)
+        return np.concatenate(out, axis=0)[:req.frames]
+
+
+def unitalker_splits(n_samples: int, *, long: int = 25, overlap: int = 5, sr: int = 16000) -> list[tuple[int, int]]:
+    """UniTalker's ``split_long_audio``: ``[start, stop)`` of ``reps = max(0, ceil((d - 25) / 20)) + 1``
+    splits of 25 s every 20 s (the last one shorter)."""
+    total = int(n_samples) / sr
+    reps = max(0, int(np.ceil((total - long) / (long - overlap)))) + 1
+    step, size = int((long - overlap) * sr), int(long * sr)
+    return [(i * step, min(i * step + size, int(n_samples))) for i in range(reps)]
+
+
+def unitalker_rows(n_samples: int, fps) -> tuple[list[int], int]:
+    """Rows of each split (``round(len/16000*fps)``) and of the merged output
+    (``rows[-1] + 20*fps*(reps-1)``, ``merge_out_list``)."""
+    f = int(fps)
+    rows = [round((b - a) / 16000 * f) for a, b in unitalker_splits(n_samples)]
+    return rows, rows[0] if len(rows) == 1 else rows[-1] + 20 * f * (len(rows) - 1)
+
+
+@dataclass(frozen=True)
+class SplitStretch(SSLFrames):
+    """UniTalker's demo: the processor on the whole file, then on each 25 s split again; each split's last
+    hidden state stretched (``align_corners=True``) after the transformer to ``round(len/16000*fps)``
+    rows (``interpolate_pos: 1``); splits merged as ``merge_out_list`` merges the outputs (5 s linear
+    cross-fade). ``kinds`` maps the option ``encoder`` to the extractor kind."""
+
+    kinds: tuple = (("wavlm-base-plus", "wavlm"), ("wav2vec2-large-xlsr-53", "wav2vec2"))
+    family: ClassVar[str] = "wavlm"
+
+    def rows(self, req) -> int:
+        return req.rows
+
+    def compute(self, audio, req, *, model=None, device=None) -> np.ndarray:
+        from ..features import neural
+
+        torch = neural.torch()
+
+        def stretch(h, rows):  # UniTalker's linear_interpolation, in torch's float32 arithmetic
+            t = torch.from_numpy(np.ascontiguousarray(h.T[None]))
+            return torch.nn.functional.interpolate(t, size=rows, align_corners=True, mode="linear")[0].T.numpy()
+
+        _too_short(audio.num_samples)
+        f = int(req.fps)
+        ex = ssl_extractor(dict(self.kinds)[req.options.encoder], model=model, device=device, output="last")
+        x = ex.normalise(audio.samples)
+        rows, total = unitalker_rows(audio.num_samples, f)
+        outs = [stretch(ex.infer([ex.normalise(x[a:b])])[0], r)
+                for (a, b), r in zip(unitalker_splits(audio.num_samples), rows)]
+        fade, offset = 5 * f, 20 * f
+        ramp = np.linspace(1, 0, fade)[:, None]  # weight of the earlier split over the 5 s both cover
+        merged = np.empty((total,) + outs[0].shape[1:], outs[0].dtype)
+        merged[:outs[0].shape[0]] = outs[0]
+        for s, piece in enumerate(outs[1:], start=1):
+            lo = s * offset  # split s starts 20 s later; its first 5 s are cross-faded
+            merged[lo:lo + fade] = ramp * merged[lo:lo + fade] + (1 - ramp) * piece[:fade]
+            merged[lo + fade:lo + piece.shape[0]] = piece[fade:]
+        return merged
+
+    def positions(self, rows, req):
+        """Conv frames behind each row: the stretch position in every split that holds the row (rows of a
+        cross-fade read two splits), split ``s`` starting at conv frame ``1000 s``."""
+        r = np.asarray(rows, np.int64)
+        f = int(req.fps)
+        first = np.full(r.shape, np.iinfo(np.int64).max)
+        last = np.full(r.shape, -1, np.int64)
+        split_rows, _ = unitalker_rows(req.n_samples, f)
+        for s, ((a, b), m) in enumerate(zip(unitalker_splits(req.n_samples), split_rows)):
+            t = ssl_num_frames(b - a)
+            local = r - 20 * f * s
+            inside = (local >= 0) & (local < m)
+            pos = local * ((t - 1) / (m - 1)) if m > 1 else np.zeros(r.shape)
+            base = (a // SSL_HOP)
+            first = np.where(inside, np.minimum(first, base + np.floor(pos).astype(np.int64)), first)
+            last = np.where(inside, np.maximum(last, base + np.ceil(pos).astype(np.int64)), last)
+        first = np.where(last < 0, 0, first)
+        return first, np.maximum(last, first)
+
+
+# ---------------------------------------------------------------------------
 # Whisper
 # ---------------------------------------------------------------------------
 
@@ -334,5 +542,32 @@ class WhisperStates(Step):
         return ex.compute(audio.samples)
 
 
-__all__ = ["DeepSpeechLogits", "HubertClips", "PsfMfcc", "SSLFrames", "Step", "StreamedLogits", "StretchedSSL",
-           "Wav2LipMel", "WhisperStates", "hubert_clips", "rad_nerf_windows", "ssl_extractor"]
+@dataclass(frozen=True)
+class FirstWhisperWindow(WhisperStates):
+    """HunyuanVideo-Avatar's ``encode_audio``: only the first 3000 mel frames (30 s) of transformers'
+    feature extractor (zero-padded to 30 s, normalised alone) reach the encoder; the log-mel travels as
+    float16 (the dataset stores it so) and is cast back to float32 for the encoder; all hidden states
+    (the last after the final layer norm): always 1500 frames, those past the audio from the padding."""
+
+    def frames(self, n_samples: int, opts) -> int:
+        from ..features.whisper import SEGMENT_FRAMES
+
+        return SEGMENT_FRAMES
+
+    def compute(self, audio, req, *, model=None, device=None) -> np.ndarray:
+        from ..features.whisper import SEGMENT_SAMPLES, encoder_inputs, load_encoder
+
+        if audio.num_samples < self.hop:
+            raise AudioTooShortError(f"Whisper needs at least {self.hop} samples (one encoder frame), "
+                                     f"got {audio.num_samples}")
+        m = load_encoder(str(model), device=device, dtype="float32")
+        inputs, _ = encoder_inputs(np.asarray(audio.samples, np.float32)[:SEGMENT_SAMPLES], n_mels=m.n_mels,
+                                   long="segments", norm="segment", pad="audio")
+        return m.states(inputs[:1].astype(np.float16).astype(np.float32), convention="transformers",
+                        layers="all")[0]
+
+
+__all__ = ["ChunkPairs", "DeepSpeechLogits", "FirstWhisperWindow", "HubertClips", "MotionWindows", "PsfMfcc",
+           "SSLFrames", "SplitStretch", "Step", "StreamedLogits", "StretchedSSL", "Wav2LipMel", "WhisperStates",
+           "ditto_starts", "hubert_clips", "joyvasa_pad", "joyvasa_plan", "rad_nerf_windows", "ssl_extractor",
+           "unitalker_rows", "unitalker_splits"]
