@@ -43,6 +43,11 @@ RATES = ("25", "30000/1001", "30")
 CROP_SECONDS = 3.0
 #: relative tolerance on ``sum`` / ``abs_sum`` that tells run-to-run noise from a real change
 SUM_RTOL = 1e-6
+#: cases computed by a model (torch: SSL, Whisper, DeepSpeech) are compared by shape, dtype, rows and their sums
+#: to this relative tolerance, not by hash: float32 kernels of torch/oneDNN give other last bits on another CPU
+#: (seen: the baseline's bytes on one machine, sums off by up to 2.5e-5 relative on an AMD EPYC). A real change
+#: (a row moved, a window shifted, another layer) moves abs_sum by about 1/rows, far above this.
+MODEL_RTOL = 1e-4
 #: feature kind -> the random model it runs with (a key of :func:`models`), or None
 FEATURES = {"mel": None, "mfcc": None, "wav2vec2": "wav2vec2-base-960h", "hubert": "hubert-large-ls960-ft",
             "wavlm": "wavlm-base", "whisper": "whisper-hf-tiny", "deepspeech": "deepspeech"}
@@ -228,14 +233,31 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= SUM_RTOL * max(abs(a), abs(b), 1e-30)
 
 
-def compare(expected: dict, got: dict, *, complete: bool = False) -> list[str]:
+def model_cases(folder: Path = REAL) -> set[str]:
+    """Ids of the cases computed by a model (compared to :data:`MODEL_RTOL`, see :func:`compare`)."""
+    return {c["id"] for c in cases(folder) if c["model"]}
+
+
+def _model_close(new: dict, old: dict) -> bool:
+    """Same shape, dtype and rows, and sums within :data:`MODEL_RTOL` of ``abs_sum``."""
+    if any(new.get(k) != old.get(k) for k in ("shape", "dtype", "rows")) or "abs_sum" not in new:
+        return False
+    scale = max(abs(old["abs_sum"]), 1e-30)
+    return (abs(new["abs_sum"] - old["abs_sum"]) <= MODEL_RTOL * scale
+            and abs(new["sum"] - old["sum"]) <= MODEL_RTOL * scale)
+
+
+def compare(expected: dict, got: dict, *, complete: bool = False, tolerant=frozenset()) -> list[str]:
     """One line per case of ``got`` that differs from ``expected`` (or is missing there), sorted by id;
-    with ``complete``, also one per case of ``expected`` that ``got`` lacks."""
+    with ``complete``, also one per case of ``expected`` that ``got`` lacks. Cases in ``tolerant``
+    (:func:`model_cases`) pass when their sums agree to :data:`MODEL_RTOL`; all others must be bit-identical."""
     lines = [f"{cid}: in the baseline but no longer a case" for cid in sorted(set(expected) - set(got)) if complete]
     for cid in sorted(got):
         new, old = got[cid], expected.get(cid)
         if old is None:
             lines.append(f"{cid}: not in the baseline")
+        elif new != old and cid in tolerant and _model_close(new, old):
+            continue
         elif new != old:
             if "sha256" in new and "sha256" in old and new["shape"] == old["shape"] and new["dtype"] == old["dtype"]:
                 sums = _close(new["sum"], old["sum"]) and _close(new["abs_sum"], old["abs_sum"])
@@ -274,14 +296,15 @@ def main(argv=None) -> int:
         path.write_text(json.dumps({"crop_seconds": CROP_SECONDS, "cases": merged}, indent=0) + "\n")
         print(f"wrote {len(got)} cases to {path} in {took:.1f} s")
         return 0
-    lines = compare(expected, got, complete=not args.only)
+    lines = compare(expected, got, complete=not args.only, tolerant=model_cases())
     for line in lines:
         print(line)
     new = [c["id"] for c in select(cases(), args.only) if c["id"] not in expected]
     if new:
         print(f"{len(new)} cases are not in the baseline (added since; not run): "
               f"{', '.join(sorted({c.split('/')[0] for c in new}))}")
-    print(f"{len(got) - len(lines)} of {len(got)} cases identical ({took:.1f} s)")
+    print(f"{len(got) - len(lines)} of {len(got)} cases identical (model cases: sums to {MODEL_RTOL:g}) "
+          f"({took:.1f} s)")
     return 1 if lines else 0
 
 
