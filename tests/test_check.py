@@ -290,3 +290,14 @@ def test_plain_preset_with_container_offset_accepts_either_reading(real, tmp_pat
     r = check(video, _plain(tmp_path, "bad", clock - 1, 80, 16), preset=p)
     assert not r.ok and r.expected == full
 
+
+
+def test_shape_rule_with_alternatives_accepts_each():
+    """A preset whose option gives another shape (Sonic's bucket stream) names both; either passes check."""
+    from avalign.check import shape_mismatch
+
+    rule = "[N, 10, 5, 384], N = min(n//640, 10000)//2 (stream=bucket: [N, 50, 384]); 10 s -> 125"
+    assert shape_mismatch(rule, (125, 10, 5, 384)) is None
+    assert shape_mismatch(rule, (125, 50, 384)) is None
+    assert "the rule [N, 10, 5, 384]" in shape_mismatch(rule, (125, 50, 383))
+    assert "dimension 2 is 15" in shape_mismatch("[K, 80, 16]", (3, 80, 15))

@@ -221,18 +221,25 @@ def known_presets() -> list:
 def shape_mismatch(shape_rule: str, shape: tuple) -> str | None:
     """A sentence when ``shape`` breaks ``shape_rule`` (``"[K, 80, 16]"``), else None.
 
-    Only the rule's integer dimensions are compared; an unparsable rule is not judged.
+    Only the rule's integer dimensions are compared; an unparsable rule is not judged. A rule that
+    names other shapes for some options (``"[N, 10, 5, 384] (stream=bucket: [N, 50, 384])"``) is met
+    by any of them; the sentence is about the first.
     """
-    m = re.search(r"\[([^\]]*)\]", shape_rule or "")
-    if not m:
+    rules = re.findall(r"\[([^\]]*)\]", shape_rule or "")
+    if not rules:
         return None
-    dims = [x.strip() for x in m.group(1).split(",")]
+    reasons = [_breaks(r, shape) for r in rules]
+    return None if None in reasons else reasons[0]
+
+
+def _breaks(rule: str, shape: tuple) -> str | None:
+    dims = [x.strip() for x in rule.split(",")]
     shown = "(" + ", ".join(str(x) for x in shape) + ")"
     if len(dims) != len(shape):
-        return f"shape {shown} has {len(shape)} dimensions; the rule {m.group(0)} has {len(dims)}"
-    for k, (rule, got) in enumerate(zip(dims[1:], shape[1:]), start=1):
-        if rule.isdigit() and int(rule) != got:
-            return f"shape {shown}: dimension {k} is {got}, the rule {m.group(0)} says {rule}"
+        return f"shape {shown} has {len(shape)} dimensions; the rule [{rule}] has {len(dims)}"
+    for k, (want, got) in enumerate(zip(dims[1:], shape[1:]), start=1):
+        if want.isdigit() and int(want) != got:
+            return f"shape {shown}: dimension {k} is {got}, the rule [{rule}] says {want}"
     return None
 
 
