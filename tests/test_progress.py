@@ -147,3 +147,14 @@ def test_batch_bar_postfix():
     p.update({"status": "error"})
     assert p.realtime_factor() > 1000 and p.clips_per_s() > 0
     assert p.postfix().endswith("1 errors") and "x real time" in p.postfix()
+
+
+def test_batch_bar_counts_skipped_apart_from_errors():
+    from avalign.batch.progress import Progress
+
+    p = Progress(3, quiet=True)
+    p.update({"status": "ok", "duration_s": 1.0})
+    p.update({"status": "skipped"})
+    p.update({"status": "error"})
+    assert (p.ok, p.skipped, p.errors) == (1, 1, 1)
+    assert ", 1 skipped, 1 errors" in p.postfix()

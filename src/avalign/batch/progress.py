@@ -21,6 +21,7 @@ class Progress:
         self.total = total
         self.ok = 0
         self.errors = 0
+        self.skipped = 0  # left out by the sync thresholds (batch --sync)
         self.audio_s = 0.0
         self.start = time.perf_counter()
         self.bar = None
@@ -41,17 +42,21 @@ class Progress:
 
     def clips_per_s(self) -> float:
         """Finished clips (ok or error) per wall-clock second."""
-        return (self.ok + self.errors) / max(self.elapsed, 1e-9)
+        return (self.ok + self.errors + self.skipped) / max(self.elapsed, 1e-9)
 
     def postfix(self) -> str:
         """The bar's postfix: clips/s, × real time and errors."""
-        return f"{self.clips_per_s():.2f} clips/s, {self.realtime_factor():.3g}x real time, {self.errors} errors"
+        skipped = f", {self.skipped} skipped" if self.skipped else ""
+        return (f"{self.clips_per_s():.2f} clips/s, {self.realtime_factor():.3g}x real time{skipped}, "
+                f"{self.errors} errors")
 
     def update(self, row: dict) -> None:
         """Count one finished clip (its manifest row)."""
         if row["status"] == "ok":
             self.ok += 1
             self.audio_s += float(row.get("duration_s") or 0.0)
+        elif row["status"] == "skipped":
+            self.skipped += 1
         else:
             self.errors += 1
         if self.bar is not None:

@@ -206,7 +206,7 @@ def run_batch(src, out, *, spec: RecipeSpec, executor="local", workers: int = 1,
                     progress.update(row)
         finally:
             progress.close()
-        summary.computed = progress.ok + progress.errors
+        summary.computed = progress.ok + progress.errors + progress.skipped
         summary.audio_s = progress.audio_s
         statuses, errors = manifest.compact([c.id for c in clips])
     wanted = {c.id for c in clips}
