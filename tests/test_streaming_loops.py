@@ -22,19 +22,9 @@ import avalign
 from avalign.errors import InputError
 
 import ssl_models
+from helpers.streams import feed
 
 RNG = np.random.default_rng(11)
-
-
-def feed(s, x, sizes):
-    """All rows of stream ``s`` for ``x`` pushed in packets of ``sizes`` (cycled), then flushed."""
-    out, a, k = [], 0, 0
-    while a < len(x):
-        b = min(len(x), a + sizes[k % len(sizes)])
-        out.append(s.push(x[a:b]))
-        a, k = b, k + 1
-    out.append(s.flush())
-    return np.concatenate(out)
 
 
 # -- LiveTalking, restated -----------------------------------------------------------

@@ -19,6 +19,7 @@ from avalign.features import Features, create  # noqa: E402
 from avalign.features.whisper import (SEGMENT_FRAMES, encoder_inputs, frame_sources, load_encoder,  # noqa: E402
                                       log10_mel, normalise, save_random_model)
 from avalign.streaming import offline_chunked  # noqa: E402
+from helpers.streams import feed  # noqa: E402
 
 RNG = np.random.default_rng(11)
 NOISE = (RNG.standard_normal(16000 * 2) * 0.1).astype(np.float32)
@@ -28,16 +29,6 @@ NOISE = (RNG.standard_normal(16000 * 2) * 0.1).astype(np.float32)
 def tiny1(tmp_path_factory):
     """Random whisper-tiny widths (384, 6 heads) with one block: a transformers directory."""
     return str(save_random_model(tmp_path_factory.mktemp("wtiny"), size="tiny", encoder_layers=1, seed=3))
-
-
-def run(s, x, sizes):
-    out, i, k = [], 0, 0
-    while i < len(x):
-        j = min(len(x), i + sizes[k % len(sizes)])
-        out.append(s.push(x[i:j]))
-        i, k = j, k + 1
-    out.append(s.flush())
-    return np.concatenate(out)
 
 
 def chunked_rows(model, x, *, fps, chunk, left, right, method, window=None, anchor="start", edge=None, **opts):
@@ -57,7 +48,7 @@ def test_whisper_stream_equals_offline_chunked(tiny1, n, sizes, fps, ctx, method
     chunk, left, right = ctx
     x = NOISE[:n]
     s = avalign.stream(feature="whisper", model=tiny1, fps=fps, chunk=chunk, left=left, right=right, method=method)
-    got = run(s, x, sizes)
+    got = feed(s, x, sizes)
     want = chunked_rows(tiny1, x, fps=fps, chunk=chunk, left=left, right=right, method=method)
     assert got.shape == want.shape and np.array_equal(got, want)
     assert s.frames_emitted == got.shape[0]
@@ -68,7 +59,7 @@ def test_whisper_stream_all_layers_openai_and_latency(tiny1):
     kw = dict(chunk=10, left=50, right=10)
     s = avalign.stream(feature="whisper", model=tiny1, fps=25, method="index", layers="all", convention="openai",
                        **kw)
-    got = run(s, x, [320])
+    got = feed(s, x, [320])
     want = chunked_rows(tiny1, x, fps=25, method="index", layers="all", convention="openai", **kw)
     assert got.shape == (25, 2, 384) and np.array_equal(got, want)
     # video frame i = 5c reads encoder frame 10c, made by the call whose window ends at frame 10c + 20:
@@ -183,6 +174,6 @@ def test_musetalk_v15_layout_from_stream_options(tiny1):
     want = avalign.preset("musetalk-v15").apply(Audio(x, 16000), fps=25, model=tiny1).values
     assert np.array_equal(rows.reshape(rows.shape[0], -1, 384), want)
     s = avalign.stream(feature="whisper", model=tiny1, fps=25, layers="all", chunk=10, left=50, right=10, **opts)
-    got = run(s, x, [320])
+    got = feed(s, x, [320])
     assert got.shape == (50, 10, 2, 384)
     assert np.array_equal(got, chunked_rows(tiny1, x, fps=25, chunk=10, left=50, right=10, layers="all", **opts))
