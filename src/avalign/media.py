@@ -876,13 +876,14 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
             resampler_obj.push(mono)
 
     wav = _pcm_wav(path)
+    flac = _flac_blocks(path, info) if wav is None else None  # libsndfile's header read, once
     if wav is not None and wav.num_samples == declared and wav.sample_rate == src_rate:
         first_pts = Fraction(0)
         for block in wav.blocks(os.fspath(path)):
             push(block)
-    elif _flac_blocks(path, info) is not None:
+    elif flac is not None:
         try:
-            for block in _flac_blocks(path, info):
+            for block in flac:
                 push(block)
             first_pts = Fraction(0)
         except _NotLibsndfile:  # something libsndfile reads otherwise than FFmpeg: start again with PyAV
