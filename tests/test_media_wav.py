@@ -117,22 +117,85 @@ def test_truncated_wav_raises_on_both_routes(tmp_path, monkeypatch):
 def test_flac_through_libsndfile_equals_pyav(subtype, tmp_path, monkeypatch):
     soundfile = pytest.importorskip("soundfile")
     rng = np.random.default_rng(7)
-    for ch, sr in ((1, 16000), (2, 44100), (3, 22050)):
-        x = np.clip(rng.standard_normal((int(sr * 0.6) + 7, ch)) * 0.3, -1, 0.99)
-        path = tmp_path / f"{subtype}_{ch}.flac"
+    for ch, sr, n in ((1, 16000, 9607), (2, 44100, 26467), (3, 22050, 1), (1, 8000, 4096), (1, 11025, 65537)):
+        x = np.clip(rng.standard_normal((n, ch)) * 0.3, -1, 0.99)
+        path = tmp_path / f"{subtype}_{ch}_{n}.flac"
         soundfile.write(path, x, sr, subtype=subtype, format="FLAC")
         out = []
         for flag in (False, True):
             monkeypatch.setattr(media, "FLAC_LIBSNDFILE", flag)
+            assert (media._native_flac(path) is not None) == flag  # STREAMINFO read without PyAV
             info = media.probe(path)
-            assert (media._flac_blocks(path, info) is not None) == flag
-            out.append([media.load_audio(path, r, channel=c, scale=s, info=info) for r, c, _, s in SETTINGS])
-        for a, b in zip(*out):
+            assert (media._flac_reader(path, info) is not None) == flag
+            out.append((info, [media.load_audio(path, r, channel=c, scale=s) for r, c, _, s in SETTINGS]))
+        assert out[0][0] == out[1][0]  # the same MediaInfo from STREAMINFO as from FFmpeg's probe
+        for a, b in zip(out[0][1], out[1][1]):
             assert np.array_equal(a.samples, b.samples) and (a.start, a.meta) == (b.start, b.meta)
 
 
-def test_truncated_flac_same_error_on_both_routes(tmp_path, monkeypatch):
+@pytest.mark.parametrize("bits,subtype", [(8, "PCM_S8"), (16, "PCM_16"), (24, "PCM_24")])
+def test_flac_every_sample_value_equals_pyav(bits, subtype, tmp_path, monkeypatch):
+    """libsndfile's float32 reads equal FFmpeg's integer samples scaled, for every value of the type."""
     soundfile = pytest.importorskip("soundfile")
+    values = np.arange(-(2 ** (bits - 1)), 2 ** (bits - 1), dtype=np.int32)
+    path = tmp_path / f"all{bits}.flac"
+    soundfile.write(path, values << (32 - bits), 48000, subtype=subtype, format="FLAC")
+    got = []
+    for flag in (False, True):
+        monkeypatch.setattr(media, "FLAC_LIBSNDFILE", flag)
+        got.append(media.load_audio(path, None).samples)
+    assert got[0].shape == values.shape and np.array_equal(got[0], got[1])
+    assert np.array_equal(got[1], values / 2.0 ** (bits - 1))
+
+
+def test_flac_with_cover_art_or_id3_goes_through_pyav(tmp_path):
+    """A PICTURE block (FFmpeg shows it as a video stream) or a leading ID3 tag: no STREAMINFO shortcut."""
+    soundfile = pytest.importorskip("soundfile")
+    path = tmp_path / "plain.flac"
+    soundfile.write(path, np.zeros(1600), 16000, format="FLAC")
+    data = path.read_bytes()
+    assert media._native_flac(path) is not None
+    at, blocks = 4, []
+    while True:  # the metadata blocks, to insert a PICTURE block before the first audio frame
+        last, n = data[at] & 0x80, int.from_bytes(data[at + 1:at + 4], "big")
+        blocks.append(bytearray(data[at:at + 4 + n]))
+        at += 4 + n
+        if last:
+            break
+    blocks[-1][0] &= 0x7F
+    picture = bytes([0x80 | 6]) + (8).to_bytes(3, "big") + bytes(8)
+    art = tmp_path / "art.flac"
+    art.write_bytes(b"fLaC" + b"".join(blocks) + picture + data[at:])
+    assert media._native_flac(art) is None
+    id3 = tmp_path / "id3.flac"
+    id3.write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00" + data)
+    assert media._native_flac(id3) is None
+    assert media.probe(id3).audio.num_samples == 1600
+
+
+def test_flac_decoded_in_parallel_parts_equals_pyav(tmp_path, monkeypatch):
+    """A long mono file is decoded by threads, each from its own seek: the same samples as FFmpeg's."""
+    soundfile = pytest.importorskip("soundfile")
+    rng = np.random.default_rng(3)
+    path = tmp_path / "long.flac"
+    soundfile.write(path, np.clip(rng.standard_normal(100_003) * 0.3, -1, 0.99), 16000, format="FLAC")
+    monkeypatch.setattr(media, "FLAC_LIBSNDFILE", False)
+    ref = media.load_audio(path, None)
+    monkeypatch.setattr(media, "FLAC_LIBSNDFILE", True)
+    monkeypatch.setattr(media, "FLAC_SPLIT", 9_000)  # odd part edges, not on FLAC's 4096-sample frames
+    monkeypatch.setattr(media, "FLAC_BLOCK", 5_000)
+    for threads in ("1", "3", "7"):
+        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+        got = media.load_audio(path, None)
+        assert np.array_equal(got.samples, ref.samples) and got.meta == ref.meta
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_truncated_flac_same_error_on_both_routes(parallel, tmp_path, monkeypatch):
+    soundfile = pytest.importorskip("soundfile")
+    if parallel:
+        monkeypatch.setattr(media, "FLAC_SPLIT", 4_000)
+        monkeypatch.setenv("OMP_NUM_THREADS", "4")
     path = tmp_path / "x.flac"
     soundfile.write(path, np.random.default_rng(0).standard_normal(48000) * 0.2, 16000, format="FLAC")
     cut = tmp_path / "cut.flac"

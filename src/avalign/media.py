@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import budget
+from .threads import compute_threads
 from .errors import InputError, MediaError, NoAudioError
 from .timing import FrameGrid, fraction_str
 
@@ -397,6 +398,13 @@ def _missing_audio_error(path: str, missing: int, declared: int, sample_rate: in
         f"refused above {MAX_MISSING_SECONDS:g} s or {100 * MAX_MISSING_FRACTION:g} % (see docs/foundation.md)")
 
 
+def _audio_only_info(path: str, fmt: str, codec: str, sr: int, channels: int, n: int) -> MediaInfo:
+    """The :class:`MediaInfo` FFmpeg's probe gives for a file holding one audio stream of ``n`` samples from 0."""
+    us = (2 * n * 1_000_000 + sr) // (2 * sr)  # FFmpeg's container duration: microseconds, rounded half up
+    audio = AudioInfo(0, codec, sr, channels, Fraction(0), n, n / sr, "index")
+    return MediaInfo(path, fmt, us / 1e6, None, audio, ({"index": 0, "type": "audio", "codec": codec},))
+
+
 #: Read WAV files without PyAV when they are plain PCM (set False to always decode through FFmpeg).
 WAV_DIRECT = True
 
@@ -429,10 +437,7 @@ class _PcmWav:
 
     def info(self, path: str) -> MediaInfo:
         """What :func:`probe` returns for this file through FFmpeg (tests compare the two routes)."""
-        n, sr = self.num_samples, self.sample_rate
-        us = (2 * n * 1_000_000 + sr) // (2 * sr)  # FFmpeg's container duration: microseconds, rounded half up
-        audio = AudioInfo(0, self.codec, sr, self.channels, Fraction(0), n, n / sr, "index")
-        return MediaInfo(path, "wav", us / 1e6, None, audio, ({"index": 0, "type": "audio", "codec": self.codec},))
+        return _audio_only_info(path, "wav", self.codec, self.sample_rate, self.channels, self.num_samples)
 
     def blocks(self, path: str):
         """Samples as PyAV's frames give them: arrays ``(channels, m)`` in the decoder's sample format
@@ -460,22 +465,99 @@ class _PcmWav:
                 left -= m
 
 
-#: Decode native FLAC files with libsndfile (``soundfile``) when it is installed: about twice PyAV's
-#: speed, the same samples (tests/test_media_wav.py); set False to always decode through FFmpeg.
+#: Probe and decode native FLAC files without PyAV, reading STREAMINFO and decoding with libsndfile
+#: (``soundfile``) when it is installed: the same probe and samples as FFmpeg's (tests/test_media_wav.py),
+#: faster; set False to always go through FFmpeg.
 FLAC_LIBSNDFILE = True
-#: libsndfile subtype -> the integer type FFmpeg's FLAC decoder gives (s16 up to 16 bits, else s32,
-#: both scaled to the full range of the type, as libsndfile's integer reads are)
-_FLAC_DTYPES = {"PCM_S8": "int16", "PCM_16": "int16", "PCM_24": "int32"}
+#: FLAC bits per sample read this way: libsndfile's subtypes, whose float32 reads equal FFmpeg's samples
+#: scaled to [-1, 1) (a power-of-two scale of at most 24-bit integers is exact in float32)
+_FLAC_SUBTYPES = {8: "PCM_S8", 16: "PCM_16", 24: "PCM_24"}
+#: FLAC metadata block types: STREAMINFO, and PICTURE (FFmpeg shows cover art as a video stream)
+_FLAC_STREAMINFO, _FLAC_PICTURE = 0, 6
+#: sample frames per libsndfile read (fewer, larger reads measure a few per cent faster than 65536)
+FLAC_BLOCK = 1 << 20
+#: a mono file is decoded in parallel parts of at least this many sample frames (``compute_threads()`` at most)
+FLAC_SPLIT = 1 << 21
 
 
 class _NotLibsndfile(Exception):
     """libsndfile's reading of a file departs from FFmpeg's (length, layout): use PyAV."""
 
 
-def _flac_blocks(path, info: MediaInfo):
-    """Blocks ``(channels, m)`` of a native FLAC file read by libsndfile, in FFmpeg's sample format;
-    None when the file is not one (or soundfile is missing). Raises :class:`_NotLibsndfile` while
-    iterating when libsndfile delivers another sample count than the probe declares."""
+@dataclass(frozen=True)
+class _NativeFlac:
+    """A native FLAC file (``fLaC`` first) whose STREAMINFO declares its rate, channels and length."""
+
+    sample_rate: int
+    channels: int
+    bits: int
+    num_samples: int
+
+    def info(self, path: str) -> MediaInfo:
+        """What :func:`probe` returns for this file through FFmpeg (tests compare the two routes)."""
+        return _audio_only_info(path, "flac", "flac", self.sample_rate, self.channels, self.num_samples)
+
+
+def _native_flac(path) -> _NativeFlac | None:
+    """STREAMINFO of a plain native FLAC file, or None for anything else (then PyAV probes it).
+
+    Plain: ``fLaC``, STREAMINFO first, a non-zero rate and length, 8, 16 or 24 bits,
+    no PICTURE block, metadata that ends inside the file and a frame sync code
+    (``0xFFF8`` or ``0xFFF9``) right after it; and ``soundfile`` importable.
+    """
+    if not FLAC_LIBSNDFILE:
+        return None
+    try:
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            return None
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if fh.read(4) != b"fLaC":
+                return None
+            pos, streaminfo = 4, None
+            while True:
+                fh.seek(pos)
+                head = fh.read(4)
+                if len(head) < 4:
+                    return None
+                kind, n = head[0] & 0x7F, int.from_bytes(head[1:4], "big")
+                if streaminfo is None:
+                    if kind != _FLAC_STREAMINFO or n != 34:
+                        return None
+                    streaminfo = fh.read(34)
+                elif kind in (_FLAC_STREAMINFO, _FLAC_PICTURE, 127):
+                    return None
+                pos += 4 + n
+                if pos + 2 > size:
+                    return None
+                if head[0] & 0x80:  # the last metadata block
+                    break
+            fh.seek(pos)
+            sync = fh.read(2)
+    except (OSError, TypeError):
+        return None
+    if len(streaminfo) < 34 or sync not in (b"\xff\xf8", b"\xff\xf9"):
+        return None
+    bits = int.from_bytes(streaminfo[10:18], "big")
+    rate, channels, bps, total = bits >> 44, ((bits >> 41) & 7) + 1, ((bits >> 36) & 31) + 1, bits & (2 ** 36 - 1)
+    if not rate or not total or bps not in _FLAC_SUBTYPES:
+        return None
+    try:
+        import soundfile  # noqa: F401 - its libsndfile decodes what this probe describes
+    except (ImportError, OSError):  # not installed, or its libsndfile failed to load
+        return None
+    return _NativeFlac(rate, channels, bps, total)
+
+
+def _flac_reader(path, info: MediaInfo):
+    """A function ``read(push, into=None)`` that decodes this native FLAC file with libsndfile, or None
+    when the file is not one (or soundfile is missing).
+
+    ``read`` hands ``push`` float32 blocks ``(channels, m)`` equal to FFmpeg's samples scaled to [-1, 1), or,
+    given ``into`` (a mono file's output :class:`_Buffer`), writes the samples straight into it. It raises
+    :class:`_NotLibsndfile` when libsndfile delivers another sample count than the probe declares.
+    """
     if not FLAC_LIBSNDFILE or info.format != "flac" or info.audio is None or info.audio.codec != "flac" \
             or info.audio.start_time != 0 or info.video is not None or not info.audio.num_samples:
         return None
@@ -487,27 +569,53 @@ def _flac_blocks(path, info: MediaInfo):
         sf_info = soundfile.info(os.fspath(path))
     except Exception:
         return None
-    dtype = _FLAC_DTYPES.get(sf_info.subtype)
-    if (dtype is None or sf_info.format != "FLAC" or sf_info.frames != info.audio.num_samples
+    if (sf_info.subtype not in _FLAC_SUBTYPES.values() or sf_info.format != "FLAC"
+            or sf_info.frames != info.audio.num_samples
             or sf_info.samplerate != info.audio.sample_rate or sf_info.channels != info.audio.channels):
         return None
-    return _read_flac(soundfile, os.fspath(path), dtype, sf_info.frames)
+    path, frames = os.fspath(path), sf_info.frames
 
-
-def _read_flac(soundfile, path: str, dtype: str, frames: int):
-    n = 0
-    try:
+    def span(start: int, stop: int, out: np.ndarray | None, push) -> None:
+        """Decode samples ``[start, stop)``: into ``out`` (mono, ``stop - start`` long) or to ``push``."""
+        n = start
         with soundfile.SoundFile(path) as fh:
-            while n < frames:
-                x = fh.read(min(WAV_BLOCK, frames - n), dtype=dtype, always_2d=True)
-                if x.shape[0] == 0:
+            if start:
+                fh.seek(start)  # libFLAC seeks to the exact sample: the same samples as a read from 0
+            while n < stop:
+                m = min(FLAC_BLOCK, stop - n)
+                if out is not None:
+                    got = fh.read(m, dtype="float32", out=out[n - start:n - start + m]).shape[0]
+                else:
+                    x = fh.read(m, dtype="float32", always_2d=True)
+                    got = x.shape[0]
+                    push(x.T)
+                if got == 0:
                     raise _NotLibsndfile(f"{n} of {frames} samples")
-                n += x.shape[0]
-                yield x.T
-    except _NotLibsndfile:
-        raise
-    except Exception as exc:  # libsndfile's errors: let FFmpeg decode (and report) instead
-        raise _NotLibsndfile(str(exc)) from None
+                n += got
+
+    def read(push, into: "_Buffer | None" = None) -> None:
+        try:
+            if into is None:
+                span(0, frames, None, push)
+                return
+            out = into.reserve(frames)
+            parts = max(1, min(compute_threads(), frames // FLAC_SPLIT))
+            if parts == 1:
+                span(0, frames, out, None)
+            else:  # libFLAC releases the GIL: each thread decodes its own part through its own handle
+                from concurrent.futures import ThreadPoolExecutor
+
+                edges = [frames * k // parts for k in range(parts + 1)]
+                with ThreadPoolExecutor(parts) as pool:
+                    for f in [pool.submit(span, lo, hi, out[lo:hi], None) for lo, hi in zip(edges, edges[1:])]:
+                        f.result()
+            into.commit(frames)
+        except _NotLibsndfile:
+            raise
+        except Exception as exc:  # libsndfile's errors: let FFmpeg decode (and report) instead
+            raise _NotLibsndfile(str(exc)) from None
+
+    return read
 
 
 def _pcm_wav(path) -> _PcmWav | None:
@@ -598,9 +706,9 @@ def probe(path) -> MediaInfo:
     only, no decoding). Raises :class:`MediaError` for a missing, empty or
     unreadable file.
     """
-    wav = _pcm_wav(path)
-    if wav is not None:
-        return wav.info(os.fspath(path))
+    native = _pcm_wav(path) or _native_flac(path)
+    if native is not None:
+        return native.info(os.fspath(path))
     container = _open(path)
     try:
         return _probe(container, os.fspath(path))
@@ -718,7 +826,12 @@ class _Buffer:
         self.n = 0
 
     def append(self, x: np.ndarray) -> None:
-        end = self.n + x.shape[0]
+        self.reserve(x.shape[0])[:] = x
+        self.n += x.shape[0]
+
+    def reserve(self, m: int) -> np.ndarray:
+        """A writable view of the next ``m`` samples (growing the buffer); :meth:`commit` counts them."""
+        end = self.n + m
         if end > self.data.shape[0]:
             size = max(end, 2 * self.data.shape[0])
             budget.check(budget.nbytes(size + self.data.shape[0], itemsize=4),
@@ -726,8 +839,11 @@ class _Buffer:
             grown = np.empty(size, np.float32)
             grown[: self.n] = self.data[: self.n]
             self.data = grown
-        self.data[self.n:end] = x
-        self.n = end
+        return self.data[self.n:end]
+
+    def commit(self, m: int) -> None:
+        """Count ``m`` samples written into the view :meth:`reserve` returned."""
+        self.n += m
 
     def array(self, n: int | None = None) -> np.ndarray:
         """The first ``n`` samples (zero-padded when fewer were appended); the buffer is released."""
@@ -876,16 +992,21 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
             resampler_obj.push(mono)
 
     wav = _pcm_wav(path)
-    flac = _flac_blocks(path, info) if wav is None else None  # libsndfile's header read, once
+    read_flac = _flac_reader(path, info) if wav is None else None  # libsndfile's header read, once
+    integer_source = False  # integer PCM decodes to finite samples: no scan for NaN needed
     if wav is not None and wav.num_samples == declared and wav.sample_rate == src_rate:
         first_pts = Fraction(0)
+        integer_source = not wav.codec.startswith("pcm_f")
         for block in wav.blocks(os.fspath(path)):
             push(block)
-    elif flac is not None:
+    elif read_flac is not None:
         try:
-            for block in flac:
-                push(block)
-            first_pts = Fraction(0)
+            if info.audio.channels == 1 and resampler_obj.identity:  # straight into the output buffer
+                read_flac(push, into=resampler_obj.out)
+                n_decoded = resampler_obj.n_in = resampler_obj.out.n
+            else:
+                read_flac(push)
+            first_pts, integer_source = Fraction(0), True
         except _NotLibsndfile:  # something libsndfile reads otherwise than FFmpeg: start again with PyAV
             resampler_obj = _Resampler(src_rate, target, resampler, expected_in=expected_in)
             n_decoded = 0
@@ -913,7 +1034,7 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
     if missing is not None and missing > missing_audio_limit(declared, src_rate):
         raise _missing_audio_error(os.fspath(path), missing, declared, src_rate)
     y = resampler_obj.finish()
-    if not np.all(np.isfinite(y)):
+    if not integer_source and not np.all(np.isfinite(y)):
         raise InputError(f"{os.fspath(path)}: audio contains NaN or infinite samples")
     if scale == "int16":
         y = np.clip(np.round(y * 32768.0), -32768, 32767).astype(np.float32)

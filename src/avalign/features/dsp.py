@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import budget
 from ..errors import InputError
+from ..threads import compute_threads
 from ..timing import stft_num_frames
 from . import kernels
 
@@ -238,19 +239,6 @@ def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: i
         with ThreadPoolExecutor(n_threads) as pool:
             list(pool.map(run, edges[:-1], edges[1:]))
     return out
-
-
-def compute_threads() -> int:
-    """Threads for long spectrograms: ``OMP_NUM_THREADS`` when set (batch workers set it), else the usable cores."""
-    import os
-
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def filter_projection(filterbank: np.ndarray, *, dtype=np.float64):
