@@ -23,6 +23,7 @@ from avalign import synth
 from avalign.batch import Clip, Manifest, RecipeSpec, read_source, run_batch
 from avalign.batch.local import LocalExecutor, _run_bucket
 from avalign.batch.runner import plan
+from avalign.batch.work import Task
 from avalign.cli import main
 from avalign.errors import InputError
 
@@ -386,7 +387,7 @@ class _BreakingPool:
         _BreakingPool.made += 1
         self.broken = _BreakingPool.made == 1
 
-    def submit(self, fn, group):
+    def submit(self, fn, *args):
         from concurrent.futures import Future
         from concurrent.futures.process import BrokenProcessPool
 
@@ -397,20 +398,55 @@ class _BreakingPool:
         if self.broken:
             f.set_exception(BrokenProcessPool("a worker died"))
         else:
-            f.set_result([{"id": t, "status": "ok"} for t in group])
+            f.set_result(fn(*args))
         return f
 
     def shutdown(self, wait=True, cancel_futures=False):
         pass
 
 
-def test_pool_break_during_submit_loses_no_bucket(monkeypatch):
-    """A submit refused by a pool that broke meanwhile keeps its bucket pending (none lost, none doubled)."""
-    ex = LocalExecutor(2, threads=1)
+def _ok_rows(group):
+    return [{"id": t.clip.id, "status": "ok"} for t in group]
+
+
+def _tasks(n: int) -> list[Task]:
+    return [Task(Clip(f"c{i}", f"/nonexistent/c{i}.wav"), f"c{i}.npy", "h") for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [6, 200])
+def test_pool_break_during_submit_loses_no_bucket(n, monkeypatch):
+    """A submit refused by a pool that broke meanwhile keeps its chunk pending (none lost, none doubled)."""
+    ex = LocalExecutor(2, threads=1, fn=_ok_rows)
     _BreakingPool.made = 0
     monkeypatch.setattr(ex, "_new_pool", lambda spec, out_dir, workers: _BreakingPool())
-    rows = list(ex._pool([[f"c{i}"] for i in range(6)], None, None))
-    assert sorted(r["id"] for r in rows) == [f"c{i}" for i in range(6)]
+    rows = list(ex._pool([[t] for t in _tasks(n)], None, None))
+    assert sorted(r["id"] for r in rows) == sorted(f"c{i}" for i in range(n))
+
+
+def test_chunks_shrink_towards_the_end():
+    """Short clips go to workers several buckets at a time; the last submissions hold one bucket each,
+    every bucket exactly once, in order."""
+    from avalign.batch.local import CHUNK_BUCKETS, chunks
+
+    groups = [[t] for t in _tasks(200)]
+    sent = chunks(groups, 2)
+    assert [g for c in sent for g in c] == groups
+    sizes = [len(c) for c in sent]
+    assert sizes[0] == CHUNK_BUCKETS and sizes[-8:] == [1] * 8 and sizes == sorted(sizes, reverse=True)
+    assert len(chunks(groups[:5], 2)) == 5  # few clips: one per submission
+
+
+def test_chunks_bounded_by_source_bytes(tmp_path, monkeypatch):
+    """A chunk's source files stay under CHUNK_BYTES (long clips spread over the workers)."""
+    from avalign.batch import local
+
+    tasks = []
+    for i in range(64):
+        p = tmp_path / f"c{i}.wav"
+        p.write_bytes(bytes(1000))
+        tasks.append(Task(Clip(f"c{i}", str(p)), f"c{i}.npy", "h"))
+    monkeypatch.setattr(local, "CHUNK_BYTES", 2500)
+    assert max(len(c) for c in local.chunks([[t] for t in tasks], 1)) == 2
 
 
 # -- Ray -------------------------------------------------------------------------------

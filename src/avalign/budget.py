@@ -22,6 +22,7 @@ import contextlib
 import math
 import os
 import re
+import time
 
 from .errors import BudgetError, InputError
 
@@ -59,8 +60,22 @@ def parse_size(text) -> int:
     return value
 
 
+#: seconds a reading of ``/proc/meminfo`` is reused (a batch clip asks several times in milliseconds)
+MEMINFO_TTL = 1.0
+_meminfo: list = [float("-inf"), 0]  # [monotonic time read, bytes]
+
+
 def machine_memory() -> int:
-    """Bytes of memory available to this process now: ``MemAvailable`` (Linux), else physical memory."""
+    """Bytes of memory available to this process now: ``MemAvailable`` (Linux, re-read at most once per
+    :data:`MEMINFO_TTL` seconds), else physical memory."""
+    now = time.monotonic()
+    if now - _meminfo[0] < MEMINFO_TTL:
+        return _meminfo[1]
+    _meminfo[:] = [now, _read_machine_memory()]
+    return _meminfo[1]
+
+
+def _read_machine_memory() -> int:
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:

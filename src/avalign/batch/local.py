@@ -64,6 +64,43 @@ def buckets(tasks: list[Task], size: int) -> list[list[Task]]:
     return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
+#: Most buckets sent to a worker in one submission, and most source bytes in one (a proxy for audio
+#: length, so that a few long clips still spread over the workers): fewer round trips for short clips.
+CHUNK_BUCKETS = 8
+CHUNK_BYTES = 4 << 20
+
+
+def chunks(groups: list[list[Task]], workers: int) -> list[list[list[Task]]]:
+    """Consecutive buckets gathered into submissions (guided scheduling).
+
+    A submission holds at most :data:`CHUNK_BUCKETS` buckets and :data:`CHUNK_BYTES` source bytes, and at
+    most a quarter of a worker's share of the buckets still left, so submissions shrink to single buckets
+    towards the end and the workers finish together.
+    """
+    out: list[list[list[Task]]] = []
+    i = 0
+    while i < len(groups):
+        most = max(1, min(CHUNK_BUCKETS, (len(groups) - i) // (4 * max(workers, 1))))
+        chunk, size = [groups[i]], sum(_source_size(t) for t in groups[i])
+        i += 1
+        while i < len(groups) and len(chunk) < most:
+            g_size = sum(_source_size(t) for t in groups[i])
+            if size + g_size > CHUNK_BYTES:
+                break
+            chunk.append(groups[i])
+            size += g_size
+            i += 1
+        out.append(chunk)
+    return out
+
+
+def _source_size(t: Task) -> int:
+    try:
+        return os.path.getsize(t.clip.source)
+    except OSError:
+        return 0
+
+
 def _init_worker(spec: RecipeSpec, out_dir: str, threads: int, parent: int) -> None:
     global _CTX
     import sys
@@ -87,6 +124,10 @@ def _init_worker(spec: RecipeSpec, out_dir: str, threads: int, parent: int) -> N
 
 def _run_bucket(tasks: list[Task]) -> list[dict]:
     return process_bucket(tasks, _CTX)
+
+
+def _run_chunk(fn: Callable[[list[Task]], list[dict]], chunk: list[list[Task]]) -> list[dict]:
+    return [row for group in chunk for row in fn(group)]
 
 
 class LocalExecutor:
@@ -141,7 +182,7 @@ class LocalExecutor:
                     os.environ[k] = v
 
     def _pool(self, groups: list[list[Task]], spec, out_dir) -> Iterator[dict]:
-        pending = list(reversed(groups))
+        pending = list(reversed(chunks(groups, self.workers)))
         limit = self.workers * 2
         while pending:
             pool = self._new_pool(spec, out_dir, self.workers)
@@ -149,8 +190,8 @@ class LocalExecutor:
             try:
                 while pending or futures:
                     while pending and len(futures) < limit:
-                        # submit raises BrokenProcessPool once a worker has died: the bucket stays pending
-                        future = pool.submit(self.fn, pending[-1])
+                        # submit raises BrokenProcessPool once a worker has died: the chunk stays pending
+                        future = pool.submit(_run_chunk, self.fn, pending[-1])
                         futures[future] = pending.pop()
                     done, _ = wait(futures, return_when=FIRST_COMPLETED)
                     for f in done:
@@ -158,7 +199,7 @@ class LocalExecutor:
                         del futures[f]
                         yield from rows
             except BrokenProcessPool:
-                suspects = list(futures.values())
+                suspects = [group for chunk in futures.values() for group in chunk]
             else:
                 suspects = []
             finally:

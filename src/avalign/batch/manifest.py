@@ -1,8 +1,11 @@
 """The batch manifest: one JSON row per clip in ``OUT/manifest.jsonl``, safe against kills.
 
-Rows are appended by one writer (the driver process), each flushed and
-fsync'd, so a run killed at any instant leaves at most one torn last line;
-:meth:`Manifest.open` cuts that line off before appending again. At the end
+Rows are appended by one writer (the driver process), each flushed, so a
+run killed at any instant leaves at most one torn last line;
+:meth:`Manifest.open` cuts that line off before appending again. The file
+is fsync'd at most once a second (:data:`FSYNC_EVERY`) and when it closes:
+a power cut may lose the last second's rows, whose outputs (each fsync'd
+before its rename) the next run finds and records as recovered. At the end
 of a run :meth:`Manifest.compact` rewrites the file atomically with the last
 row of each id, in source order, so a resumed run never leaves duplicates.
 A lock file keeps two runs from writing the same folder at once.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from ..errors import InputError
@@ -28,6 +32,8 @@ LEGACY_RECIPE_NAME = "recipe.json"
 RECIPE_MARK = "batch recipe"
 #: Row fields that planning a rerun needs.
 PLAN_FIELDS = ("id", "status", "output", "recipe_hash", "source_stat")
+#: Seconds between fsyncs of the manifest while rows are appended (each row is flushed at once).
+FSYNC_EVERY = 1.0
 
 
 class Manifest:
@@ -43,6 +49,7 @@ class Manifest:
         self.path = Path(path)
         self._fh = None
         self._lock = None
+        self._synced = float("-inf")
 
     # -- reading ---------------------------------------------------------------
 
@@ -95,11 +102,14 @@ class Manifest:
         return self
 
     def append(self, row: dict) -> None:
-        """Write one row durably (flush + fsync)."""
+        """Write one row (flushed; fsync'd when the last fsync is :data:`FSYNC_EVERY` seconds old)."""
         data = json.dumps(row, default=_json_default, separators=(",", ":")).encode() + b"\n"
         self._fh.write(data)
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        now = time.monotonic()
+        if now - self._synced >= FSYNC_EVERY:
+            os.fsync(self._fh.fileno())
+            self._synced = now
 
     def compact(self, order: list[str]) -> tuple[dict[str, str], list[dict]]:
         """Rewrite atomically with the last row of each id: ids in ``order`` first, then the others.
@@ -136,8 +146,10 @@ class Manifest:
         return statuses, errors
 
     def close(self) -> None:
-        """Close the file and release the lock."""
+        """fsync and close the file, and release the lock."""
         if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
         if self._lock is not None:
