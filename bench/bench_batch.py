@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +26,7 @@ import avalign  # noqa: E402
 from avalign import synth  # noqa: E402
 from avalign.batch import RecipeSpec, run_batch  # noqa: E402
 from avalign.store import save  # noqa: E402
+from timev import python, time_v  # noqa: E402
 
 
 def plain_loop(src: Path, out: Path, preset: str) -> float:
@@ -50,17 +49,11 @@ def batch(src: Path, out: Path, preset: str, workers: int) -> float:
     return dt
 
 
-def whole_command(src: Path, out: Path, preset: str, workers: int) -> tuple[float, float, int]:
+def whole_command(src: Path, out: Path, preset: str, workers: int) -> tuple[float, float, float]:
     """(wall s, user+sys CPU s of the driver and its workers, driver's peak RSS MiB) of ``avalign batch``."""
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-c", "from avalign.cli import run; run()", "batch", str(src), "-o", str(out),
-           "--preset", preset, "--fps", "25", "--workers", str(workers), "-q"]
-    p = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, check=True,
-                       env=dict(os.environ, PYTHONPATH=str(SRC)))
-    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+(?:\.\d+)?)", p.stderr)
-    cpu = sum(float(re.search(rf"{k} time \(seconds\): ([\d.]+)", p.stderr).group(1)) for k in ("User", "System"))
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) // 1024
-    return 60 * int(wall.group(1) or 0) + float(wall.group(2)), cpu, rss
+    return time_v(python("from avalign.cli import run; run()") + [
+        "batch", str(src), "-o", str(out), "--preset", preset, "--fps", "25", "--workers", str(workers), "-q"])
 
 
 def main() -> None:
@@ -104,7 +97,7 @@ def main() -> None:
             for w in counts:
                 wall, cpu, rss = min(runs[w])
                 print(f"/usr/bin/time -v avalign batch --workers {w:<2d}: wall {wall:5.2f} s  CPU {cpu:5.2f} s  "
-                      f"driver peak RSS {rss} MiB  {args.clips / wall * 60:7.0f} clips/min  speed-up vs 1 worker "
+                      f"driver peak RSS {rss:.0f} MiB  {args.clips / wall * 60:7.0f} clips/min  speed-up vs 1 worker "
                       f"x{min(runs[counts[0]])[0] / wall:.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -14,6 +14,10 @@ as 16-bit WAV and FLAC at 16 kHz, FLAC at 44.1 kHz, AAC (.m4a, 44.1 kHz, 128 kb/
   (librosa reads AAC/Opus only through audioread with an ffmpeg binary; without one it says so).
 
 ``x real time`` is audio seconds over CPU seconds (per core). avalign's figures include its probe.
+
+``--whole`` instead runs each read as its own process under ``/usr/bin/time -v`` (wall, CPU, peak
+RSS, interpreter and imports included), against ``python -c "import soundfile; soundfile.read(...)"``,
+with ``python -c "import numpy"`` as the floor.
 """
 
 from __future__ import annotations
@@ -91,10 +95,30 @@ def best_of(fns: dict, repeat: int) -> dict:
     return best
 
 
+def whole(files: dict, audio_s: float, repeat: int) -> int:
+    """Each read as a whole process: avalign against soundfile (WAV, FLAC), x real time per CPU second."""
+    from timev import best_of, line, python
+
+    print(f"{audio_s / 60:g} min of speech; whole processes under /usr/bin/time -v, min of {repeat}, alternating; "
+          f"load {os.getloadavg()[0]:.1f}")
+    print(line("floor: python -c 'import numpy'", best_of({"numpy": python("import numpy")}, repeat)["numpy"]))
+    for key, path in files.items():
+        runs = {"avalign": python(f"import avalign; avalign.load_audio({str(path)!r}, None)")}
+        if key.endswith((".wav", ".flac")):
+            runs["soundfile"] = python(f"import soundfile; soundfile.read({str(path)!r}, dtype='float32')")
+        best = best_of(runs, repeat)
+        print(line(f"{key} avalign.load_audio", best["avalign"], best.get("soundfile"))
+              + f"  {audio_s / best['avalign'][1]:.0f}x real time per CPU s")
+        if "soundfile" in best:
+            print(line(f"{key} soundfile.read", best["soundfile"]))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--whole", action="store_true", help="whole processes under /usr/bin/time -v")
     ap.add_argument("--workdir", default=os.environ.get("TMPDIR", "/tmp") + "/avalign-bench")
     args = ap.parse_args(argv)
     import librosa
@@ -104,6 +128,8 @@ def main(argv=None) -> int:
 
     files = generate(Path(args.workdir), args.minutes)
     audio_s = args.minutes * 60
+    if args.whole:
+        return whole(files, audio_s, args.repeat)
     for p in files.values():  # warm-up: lazy imports on every side
         avalign.load_audio(p, 16000)
     print(f"{args.minutes:g} min of speech; min of {args.repeat}, alternating; load {os.getloadavg()[0]:.1f}")

@@ -17,6 +17,10 @@ For one WAV (16 kHz mono int16, written once from ``/work/shared/data/real/*.wav
 
 Prints seconds, the ratio (recipe / avalign) and the max abs difference of the values (the recipes
 compute in float64, avalign's mel in float32; shapes must agree).
+
+``--whole`` instead times whole processes under ``/usr/bin/time -v`` (wall, CPU, peak RSS):
+``avalign extract WAV --preset P -o x.npy`` against this script's ``--peer P`` (the recipe above,
+then ``np.save``), each from a cold interpreter, as a user runs them.
 """
 
 from __future__ import annotations
@@ -120,6 +124,28 @@ def timed(fn, best: list) -> np.ndarray:
     return y
 
 
+PEERS = {"wav2lip": wav2lip_recipe, "sadtalker": sadtalker_recipe, "syncnet": syncnet_recipe}
+#: avalign's preset arguments per case (the fps each recipe assumes)
+PRESET_ARGS = {"wav2lip": ["--fps", "25"], "sadtalker": [], "syncnet": []}
+
+
+def whole(path: str, names: list[str], repeat: int, workdir: Path) -> int:
+    """avalign's CLI against each recipe as a script, whole processes, min of ``repeat``, alternating."""
+    from timev import best_of, line
+
+    out = str(workdir / "e2e_out.npy")
+    print(f"{path}: whole processes under /usr/bin/time -v, min of {repeat}, alternating; "
+          f"load {os.getloadavg()[0]:.1f}")
+    for name in names:
+        runs = {"avalign": [sys.executable, "-c", "from avalign.cli import run; run()", "extract", path, "--preset",
+                            name, *PRESET_ARGS[name], "-o", out, "-q"],
+                "recipe": [sys.executable, __file__, "--peer", name, "--wav", path, "--out", out]}
+        best = best_of(runs, repeat)
+        print(line(f"{name} avalign extract", best["avalign"], best["recipe"]))
+        print(line(f"{name} recipe script", best["recipe"]))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
@@ -127,10 +153,18 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--only", choices=("wav2lip", "sadtalker", "syncnet"))
     ap.add_argument("--workdir", default=os.environ.get("TMPDIR", "/tmp") + "/avalign-bench")
+    ap.add_argument("--whole", action="store_true", help="whole processes under /usr/bin/time -v")
+    ap.add_argument("--peer", choices=tuple(PEERS), help="run one system's recipe on --wav, save to --out")
+    ap.add_argument("--out", help="with --peer: the .npy to write")
     args = ap.parse_args(argv)
+    if args.peer:
+        np.save(args.out, PEERS[args.peer](args.wav))
+        return 0
     import avalign
 
     path = args.wav or str(speech_wav(args.minutes, Path(args.workdir)))
+    if args.whole:
+        return whole(path, [args.only] if args.only else list(PEERS), args.repeat, Path(args.workdir))
     cases = {"wav2lip": (lambda: avalign.extract(path, "wav2lip", fps=25).values, lambda: wav2lip_recipe(path)),
              "sadtalker": (lambda: avalign.extract(path, "sadtalker").values, lambda: sadtalker_recipe(path)),
              "syncnet": (lambda: avalign.extract(path, "syncnet").values, lambda: syncnet_recipe(path))}

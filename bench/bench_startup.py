@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from timev import time_v
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
@@ -31,16 +33,12 @@ def _cmd(wav: str, out: str) -> list[str]:
 def run_once(src: str, cmd: list[str]) -> tuple[float, float, float, float]:
     """(wall s, user+sys CPU s, peak RSS MiB, importtime s) of one whole process."""
     env = dict(os.environ, PYTHONPATH=src)
-    p = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env, check=True)
-    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+(?:\.\d+)?)", p.stderr)
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
-    cpu = sum(float(re.search(rf"{k} time \(seconds\): ([\d.]+)", p.stderr).group(1)) for k in ("User", "System"))
-    seconds = 60 * int(wall.group(1) or 0) + float(wall.group(2))
+    seconds, cpu, rss = time_v(cmd, env={"PYTHONPATH": src})
     q = subprocess.run([sys.executable, "-X", "importtime", *cmd[1:]], capture_output=True, text=True,
                        env=env, check=True)
     top = sum(int(m.group(1)) for m in re.finditer(r"^import time:\s+\d+ \|\s+(\d+) \| (\S+)", q.stderr, re.M)
               if m.group(2) != "site")
-    return seconds, cpu, int(rss.group(1)) / 1024, top / 1e6
+    return seconds, cpu, rss, top / 1e6
 
 
 def main() -> None:

@@ -361,7 +361,12 @@ def crash_on_w03(tasks):
     return [row | {"threads": os.environ.get("OMP_NUM_THREADS")} for row in _run_bucket(tasks)]
 
 
-def test_worker_crash_becomes_one_error_row(tmp_path, dataset):
+@pytest.mark.parametrize("chunked", [False, True])
+def test_worker_crash_becomes_one_error_row(chunked, tmp_path, dataset, monkeypatch):
+    if chunked:  # the crash takes down a submission of 3 clips: each is then run on its own
+        from avalign.batch import local
+
+        monkeypatch.setattr(local, "chunks", lambda groups, workers: [groups[:3], groups[3:]])
     src = tmp_path / "src"
     src.mkdir()
     for i in range(6):
