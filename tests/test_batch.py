@@ -382,6 +382,24 @@ def test_worker_crash_becomes_one_error_row(chunked, tmp_path, dataset, monkeypa
 
 
 
+def test_workers_that_cannot_start_stop_the_run(tmp_path, dataset):
+    """A script without a main guard: every spawned worker dies while starting. The run stops with one
+    clear error instead of blaming (and recording as errors) every clip."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        (src / f"w{i:02d}.wav").write_bytes((dataset / "s1" / "w00.wav").read_bytes())
+    script = tmp_path / "noguard.py"
+    script.write_text("from avalign.batch import RecipeSpec, run_batch\n"
+                      f"run_batch({str(src)!r}, {str(tmp_path / 'out')!r}, spec=RecipeSpec(feature='mel', fps='25'), "
+                      "workers=2, quiet=True)\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(avalign.__file__).parents[1]))
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode != 0 and "worker processes cannot start" in p.stderr.splitlines()[-1]
+    rows = manifest_rows(tmp_path / "out") if (tmp_path / "out" / "manifest.jsonl").exists() else []
+    assert not [r for r in rows if r["status"] == "error"]
+
+
 class _BreakingPool:
     """A stand-in process pool: the first bucket's worker dies, and every later submit then fails
     as ProcessPoolExecutor's does once broken; the pools made afterwards run buckets normally."""

@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterator
 
+from ..errors import InputError
 from .recipe import RecipeSpec
 from .work import Context, Task, error_row, process_bucket
 
@@ -126,6 +127,22 @@ def _run_bucket(tasks: list[Task]) -> list[dict]:
     return process_bucket(tasks, _CTX)
 
 
+def _ready() -> bool:
+    return True
+
+
+def _check_starts(pool) -> None:
+    """InputError when ``pool``'s worker dies before it can run anything (its start-up failed)."""
+    try:
+        pool.submit(_ready).result()
+    except BrokenProcessPool:
+        pool.shutdown(wait=True)
+        raise InputError(
+            "batch worker processes cannot start: each spawned worker re-imports the main module, so a script "
+            "that runs a batch with workers > 1 must do so under `if __name__ == \"__main__\":` (or use "
+            "workers=1)") from None
+
+
 def _run_chunk(fn: Callable[[list[Task]], list[dict]], chunk: list[list[Task]]) -> list[dict]:
     return [row for group in chunk for row in fn(group)]
 
@@ -207,11 +224,16 @@ class LocalExecutor:
             yield from self._isolate(suspects, spec, out_dir)
 
     def _isolate(self, suspects: list[list[Task]], spec, out_dir) -> Iterator[dict]:
-        """After a crash: the buckets that were in flight, one at a time in a 1-worker pool."""
+        """After a crash: the buckets that were in flight, one at a time in a 1-worker pool.
+
+        Raises InputError when a fresh worker cannot even start (then no clip is to blame).
+        """
         pool = None
         try:
             for group in suspects:
-                pool = pool or self._new_pool(spec, out_dir, 1)
+                if pool is None:
+                    pool = self._new_pool(spec, out_dir, 1)
+                    _check_starts(pool)
                 try:
                     rows = pool.submit(self.fn, group).result()
                 except BrokenProcessPool:
