@@ -17,7 +17,7 @@ def time_v(cmd: list[str], env: dict | None = None) -> tuple[float, float, float
     The CPU figure includes the children the command waited for; the peak RSS is the command's own.
     """
     p = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=str(SRC), **(env or {})))
+                       env={**os.environ, "PYTHONPATH": str(SRC), **(env or {})})
     if p.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr[-500:]}")
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+(?:\.\d+)?)", p.stderr)
