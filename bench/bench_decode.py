@@ -27,13 +27,15 @@ import glob
 import os
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers.media_files import write_audio  # noqa: E402
 
 
 def generate(workdir: Path, minutes: float) -> dict:
@@ -54,29 +56,11 @@ def generate(workdir: Path, minutes: float) -> dict:
     soundfile.write(names["16k.wav"], x, 16000, subtype="PCM_16")
     soundfile.write(names["16k.flac"], x, 16000, subtype="PCM_16")
     soundfile.write(names["44k.flac"], media.resample(x, orig_sr=16000, target_sr=44100), 44100, subtype="PCM_16")
-    for key, codec, fmt, rate, rate_bits, block in (("44k.m4a", "aac", "ipod", 44100, 128000, 1024),
-                                                     ("48k.opus", "libopus", "ogg", 48000, 64000, 960)):
-        _encode(names[key], media.resample(x, orig_sr=16000, target_sr=rate), codec, fmt, rate, rate_bits, block)
+    for key, codec, fmt, rate, rate_bits in (("44k.m4a", "aac", "ipod", 44100, 128000),
+                                              ("48k.opus", "libopus", "ogg", 48000, 64000)):
+        write_audio(names[key], media.resample(x, orig_sr=16000, target_sr=rate), rate, codec, container=fmt,
+                    bit_rate=rate_bits)
     return names
-
-
-def _encode(path: Path, z: np.ndarray, codec: str, fmt: str, rate: int, bit_rate: int, block: int) -> None:
-    import av
-
-    with av.open(str(path), "w", format=fmt) as out:
-        st = out.add_stream(codec, rate=rate)
-        st.layout, st.bit_rate = "mono", bit_rate
-        sample_fmt = st.codec_context.codec.audio_formats[0].name
-        for s in range(0, z.size, block):
-            c = z[None, s:s + block]
-            if sample_fmt.startswith("s16"):
-                c = np.clip(np.round(c * 32767), -32768, 32767).astype(np.int16)
-            fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(c), format=sample_fmt, layout="mono")
-            fr.sample_rate, fr.pts, fr.time_base = rate, s, Fraction(1, rate)
-            for p in st.encode(fr):
-                out.mux(p)
-        for p in st.encode():
-            out.mux(p)
 
 
 def best_of(fns: dict, repeat: int) -> dict:

@@ -15,6 +15,7 @@ For one WAV (16 kHz mono int16, written once from ``/work/shared/data/real/*.wav
 - **syncnet**: ``scipy.io.wavfile.read`` + ``python_speech_features.mfcc`` + ``SyncNetInstance``'s
   window loop (``cct[..., 4v:4v + 20]``, ``v < min(V, n // 640) - 5``).
 
+The references are the ones the preset tests use (``tests/helpers/system_refs.py``).
 Prints seconds, the ratio (recipe / avalign) and the max abs difference of the values (the recipes
 compute in float64, avalign's mel in float32; shapes must agree).
 
@@ -36,9 +37,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))
 
-HP = dict(n_fft=800, hop=200, win=800, sr=16000, n_mels=80, fmin=55, fmax=7600, ref_level_db=20,
-          min_level_db=-100, max_abs=4.0, preemph=0.97)
+from helpers.system_refs import ref_melspectrogram, ref_sadtalker, ref_syncnet, ref_wav2lip_chunks  # noqa: E402
 
 
 def speech_wav(minutes: float, workdir: Path) -> Path:
@@ -59,61 +60,28 @@ def speech_wav(minutes: float, workdir: Path) -> Path:
     return path
 
 
-def wav2lip_melspectrogram(wav: np.ndarray, pad_mode: str) -> np.ndarray:
-    """Wav2Lip's ``audio.melspectrogram`` (hparams above), ``(80, M)``."""
-    import librosa
-    from scipy import signal
-
-    y = signal.lfilter([1, -HP["preemph"]], [1], wav)
-    d = librosa.stft(y=y, n_fft=HP["n_fft"], hop_length=HP["hop"], win_length=HP["win"], pad_mode=pad_mode)
-    basis = librosa.filters.mel(sr=HP["sr"], n_fft=HP["n_fft"], n_mels=HP["n_mels"], fmin=HP["fmin"],
-                                fmax=HP["fmax"])
-    s = 20 * np.log10(np.maximum(1e-5, np.dot(basis, np.abs(d)))) - HP["ref_level_db"]
-    m = HP["max_abs"]
-    return np.clip((2 * m) * ((s - HP["min_level_db"]) / (-HP["min_level_db"])) - m, -m, m)
-
-
 def wav2lip_recipe(path: str, fps: float = 25.0) -> np.ndarray:
+    """librosa.load + Wav2Lip's ``audio.melspectrogram`` (librosa 0.7's reflect padding) + inference.py's loop."""
     import librosa
 
-    mel = wav2lip_melspectrogram(librosa.load(path, sr=16000)[0], "reflect")
-    chunks, mult, i = [], 80.0 / fps, 0
-    while True:
-        start = int(i * mult)
-        if start + 16 > len(mel[0]):
-            chunks.append(mel[:, len(mel[0]) - 16:])
-            break
-        chunks.append(mel[:, start:start + 16])
-        i += 1
-    return np.asarray(chunks)
+    mel = ref_melspectrogram(librosa.load(path, sr=16000)[0], pad_mode="reflect")
+    return np.asarray(ref_wav2lip_chunks(mel, fps))
 
 
-def sadtalker_recipe(path: str, fps: int = 25) -> np.ndarray:
+def sadtalker_recipe(path: str) -> np.ndarray:
+    """librosa.load + SadTalker's ``generate_batch.get_data`` audio part (librosa >= 0.9 zero padding)."""
     import librosa
 
     wav = librosa.load(path, sr=16000)[0]
-    bit_per_frames = 16000 / fps
-    num_frames = int(len(wav) / bit_per_frames)
-    length = int(num_frames * bit_per_frames)
-    wav = wav[:length] if len(wav) > length else np.pad(wav, [0, length - len(wav)], mode="constant")
-    spec = wav2lip_melspectrogram(wav, "constant").T
-    mels = []
-    for i in range(num_frames):
-        start = int(80.0 * ((i - 2) / float(fps)))
-        seq = [min(max(k, 0), spec.shape[0] - 1) for k in range(start, start + 16)]
-        mels.append(spec[seq, :].T)
-    return np.asarray(mels)
+    return np.asarray(ref_sadtalker(wav, lambda w: ref_melspectrogram(w, pad_mode="constant")))
 
 
 def syncnet_recipe(path: str) -> np.ndarray:
-    import python_speech_features
+    """scipy's wavfile.read + SyncNetInstance's MFCC windows, audio alone (``V = n // 640``)."""
     from scipy.io import wavfile
 
-    sample_rate, audio = wavfile.read(path)
-    mfcc = np.stack([np.array(i) for i in zip(*python_speech_features.mfcc(audio, sample_rate))])
-    cct = np.expand_dims(np.expand_dims(mfcc, axis=0), axis=0)
-    lastframe = len(audio) // 640 - 5  # audio alone: V = n // 640
-    return np.concatenate([cct[:, :, :, v * 4:v * 4 + 20] for v in range(lastframe)], axis=0)[:, 0]
+    _, audio = wavfile.read(path)
+    return np.stack(ref_syncnet(audio, len(audio) // 640))
 
 
 def timed(fn, best: list) -> np.ndarray:

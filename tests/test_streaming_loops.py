@@ -161,7 +161,7 @@ def speech(seconds, offset):
 @pytest.fixture(scope="module")
 def ref_mel():
     pytest.importorskip("librosa")
-    from test_presets_spectral import ref_melspectrogram
+    from helpers.system_refs import ref_melspectrogram
 
     return lambda wav: ref_melspectrogram(wav, pad_mode="constant")
 

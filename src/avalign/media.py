@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from . import budget
-from .threads import compute_threads
 from .errors import InputError, MediaError, NoAudioError
+from .threads import compute_threads
 from .timing import FrameGrid, fraction_str
 
 #: Resamplers accepted by :func:`load_audio`: soxr qualities, and resampy filters.
@@ -490,7 +490,6 @@ class _NativeFlac:
 
     sample_rate: int
     channels: int
-    bits: int
     num_samples: int
 
     def info(self, path: str) -> MediaInfo:
@@ -503,7 +502,7 @@ def _native_flac(path) -> _NativeFlac | None:
 
     Plain: ``fLaC``, STREAMINFO first, a non-zero rate and length, 8, 16 or 24 bits,
     no PICTURE block, metadata that ends inside the file and a frame sync code
-    (``0xFFF8`` or ``0xFFF9``) right after it; and ``soundfile`` importable.
+    (``0xFFF8`` or ``0xFFF9``) right after it.
     """
     if not FLAC_LIBSNDFILE:
         return None
@@ -543,11 +542,7 @@ def _native_flac(path) -> _NativeFlac | None:
     rate, channels, bps, total = bits >> 44, ((bits >> 41) & 7) + 1, ((bits >> 36) & 31) + 1, bits & (2 ** 36 - 1)
     if not rate or not total or bps not in _FLAC_SUBTYPES:
         return None
-    try:
-        import soundfile  # noqa: F401 - its libsndfile decodes what this probe describes
-    except (ImportError, OSError):  # not installed, or its libsndfile failed to load
-        return None
-    return _NativeFlac(rate, channels, bps, total)
+    return _NativeFlac(rate, channels, total)
 
 
 def _flac_reader(path, info: MediaInfo):
@@ -1003,7 +998,7 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
         try:
             if info.audio.channels == 1 and resampler_obj.identity:  # straight into the output buffer
                 read_flac(push, into=resampler_obj.out)
-                n_decoded = resampler_obj.n_in = resampler_obj.out.n
+                n_decoded = resampler_obj.out.n
             else:
                 read_flac(push)
             first_pts, integer_source = Fraction(0), True

@@ -9,8 +9,9 @@ import numpy as np
 
 
 def write_audio(path: Path, x: np.ndarray, sr: int, codec: str, *, container=None, video_codec=None,
-                 fps: int = 25) -> None:
-    """Write mono ``x`` (float in [-1, 1]) at ``sr`` Hz with ``codec`` (and optionally a black video track)."""
+                 fps: int = 25, bit_rate: int | None = None) -> None:
+    """Write mono ``x`` (float in [-1, 1]) at ``sr`` Hz with ``codec`` (and optionally a black video track);
+    ``bit_rate`` in bits per second (default: the encoder's)."""
     import av
 
     with av.open(str(path), "w", format=container) as out:
@@ -21,6 +22,8 @@ def write_audio(path: Path, x: np.ndarray, sr: int, codec: str, *, container=Non
             vs.pix_fmt = "yuv420p"
         st = out.add_stream(codec, rate=sr)
         st.layout = "mono"
+        if bit_rate:
+            st.bit_rate = bit_rate
         fmt = st.codec_context.codec.audio_formats[0].name
         block = {"libopus": 960, "libmp3lame": 1152}.get(codec, 1024)
         for s in range(0, len(x), block):
