@@ -25,6 +25,44 @@ def test_kernels_load_directly():
     assert kernels._extension("sparse", "_sparsetools") is not None
 
 
+_RACE = """
+import importlib.util, sys, threading, time
+import numpy as np
+from avalign.features import kernels
+real, calls = importlib.util.module_from_spec, []
+def slow(spec):  # widen the window in which a second thread could load the same file
+    calls.append(spec.name)
+    time.sleep(0.05)
+    return real(spec)
+importlib.util.module_from_spec = slow
+start, got = threading.Barrier(16), []
+def first_call():
+    start.wait()
+    got.append((kernels._pocketfft(), kernels.rfft(np.ones(8, np.float32)).shape))
+threads = [threading.Thread(target=first_call) for _ in range(16)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+assert len(got) == 16 and len({id(m) for m, _ in got}) == 1 and calls == ["scipy.fft._pocketfft.pypocketfft"], calls
+import scipy.fft
+assert sys.modules["scipy.fft._pocketfft.pypocketfft"] is got[0][0]
+"""
+
+
+def test_concurrent_first_calls_load_the_extension_once():
+    """The mel's threads make the first FFT calls together: one load, one module, complete for all of them."""
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    env.pop("AVALIGN_PUBLIC_SCIPY", None)
+    proc = subprocess.run([sys.executable, "-c", _RACE], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_an_extension_scipy_imported_already_is_reused():
+    proc = subprocess.run([sys.executable, "-c", "import sys, scipy.fft\nfrom avalign.features import kernels\n"
+                           "assert kernels._pocketfft() is sys.modules['scipy.fft._pocketfft.pypocketfft']"],
+                          env={**os.environ, "PYTHONPATH": str(SRC)}, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 2100), k=st.integers(1, 5), f32=st.booleans(), seed=st.integers(0, 2**16))
 def test_rfft_and_dct_equal_scipy_fft(n, k, f32, seed):

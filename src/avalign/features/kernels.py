@@ -21,7 +21,8 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import os
-from functools import lru_cache
+import sys
+import threading
 
 import numpy as np
 
@@ -29,11 +30,31 @@ import numpy as np
 _NORM_BACKWARD, _NORM_ORTHO = 0, 1
 
 
-@lru_cache(maxsize=None)
+_LOADED: dict = {}
+_LOAD_LOCK = threading.Lock()
+
+
 def _extension(package: str, name: str):
-    """The compiled module ``scipy.<package>.<name>`` loaded from its file, or None (then: public API)."""
+    """The compiled module ``scipy.<package>.<name>`` loaded from its file, or None (then: public API).
+
+    Loaded once per process under a lock: the mel runs on several threads, and
+    two threads loading the same pybind11 module at once can see it before its
+    functions are defined (a cached module object, still being executed).
+    """
+    key = (package, name)
+    if key not in _LOADED:
+        with _LOAD_LOCK:
+            if key not in _LOADED:
+                _LOADED[key] = _load(package, name)
+    return _LOADED[key]
+
+
+def _load(package: str, name: str):
     if os.environ.get("AVALIGN_PUBLIC_SCIPY"):  # tests compare both routes
         return None
+    full = f"scipy.{package}.{name}"
+    if full in sys.modules:  # scipy imported it already: the same module, not a second copy
+        return sys.modules[full]
     try:
         spec = importlib.util.find_spec("scipy")  # locates scipy without running its __init__
         if spec is None or spec.origin is None:
@@ -42,7 +63,7 @@ def _extension(package: str, name: str):
         for suffix in importlib.machinery.EXTENSION_SUFFIXES:
             path = os.path.join(folder, name + suffix)
             if os.path.isfile(path):
-                mod_spec = importlib.util.spec_from_file_location(f"scipy.{package}.{name}", path)
+                mod_spec = importlib.util.spec_from_file_location(full, path)
                 module = importlib.util.module_from_spec(mod_spec)
                 mod_spec.loader.exec_module(module)
                 return module
