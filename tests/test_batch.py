@@ -7,11 +7,13 @@ byte-identical outputs.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -267,6 +269,58 @@ def test_row_lost_at_kill_is_recovered_from_the_sidecar(baseline, dataset, tmp_p
     assert (out / "s2" / "v1.npy").stat().st_mtime_ns == mtime
     (row,) = [r for r in manifest_rows(out) if r["id"] == "s2/v1"]
     assert row["status"] == "ok" and row["recovered"] and row["shape"] == [33, 80]
+
+
+def test_outputs_are_written_off_the_compute_thread_and_rows_wait_for_them(baseline, dataset, tmp_path,
+                                                                          monkeypatch):
+    """The writer thread saves each output while the next clip computes; a row is recorded only once its
+    output is in place, and the outputs are the same bytes."""
+    from avalign.batch import manifest as manifest_mod
+    from avalign.batch import work
+
+    out = tmp_path / "out"
+    threads, real_write, real_append = set(), work.write_output, manifest_mod.Manifest.append
+
+    def write_output(task, values, meta, ctx):
+        threads.add(threading.current_thread().name)
+        time.sleep(0.01)  # a slow disk: the compute thread must not wait for it before the next clip
+        return real_write(task, values, meta, ctx)
+
+    def append(self, row):
+        if row["status"] == "ok":
+            assert (out / row["output"]).is_file() and (out / row["output"]).with_suffix(".json").is_file()
+        return real_append(self, row)
+
+    monkeypatch.setattr(work, "write_output", write_output)
+    monkeypatch.setattr(manifest_mod.Manifest, "append", append)
+    summary = run_batch(dataset, out, spec=SPEC, quiet=True)
+    assert summary.computed == N_CLIPS and threads and all(t.startswith("avalign-write") for t in threads)
+    assert outputs(out) == outputs(baseline[0])
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_a_failed_write_is_that_clips_error_row(dataset, tmp_path, monkeypatch):
+    """ENOSPC in the writer thread: that clip's error row, nothing of it left behind, the others go on."""
+    from avalign import store
+
+    real_fsync, seen = os.fsync, []
+
+    def fsync(fd):
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        seen.append(name)
+        if "w05.npy" in name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(store.os, "fsync", fsync)
+    out = tmp_path / "out"
+    summary = run_batch(dataset, out, spec=SPEC, quiet=True)
+    rows = {r["id"]: r for r in manifest_rows(out)}
+    assert any("w05.npy" in n for n in seen)
+    bad = rows["s3/deep/w05"]
+    assert bad["status"] == "error" and "No space left on device" in bad["error"]
+    assert not list((out / "s3" / "deep").glob("w05*")) and not list(out.rglob("*.tmp"))
+    assert summary.total == N_CLIPS and sum(r["status"] == "ok" for r in rows.values()) == N_OK - 1
 
 
 def test_changed_recipe_recomputes(tmp_path, dataset):

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 from ..errors import InputError
 from .recipe import RecipeSpec
-from .work import Context, Task, error_row, process_bucket
+from .work import Context, Task, error_row, process_bucket, process_groups
 
 #: Environment variables that cap native thread pools in each worker.
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -144,6 +144,8 @@ def _check_starts(pool) -> None:
 
 
 def _run_chunk(fn: Callable[[list[Task]], list[dict]], chunk: list[list[Task]]) -> list[dict]:
+    if fn is _run_bucket:  # the real work: each output is written while the next clip computes
+        return list(process_groups(chunk, _CTX))
     return [row for group in chunk for row in fn(group)]
 
 
@@ -174,9 +176,7 @@ class LocalExecutor:
         size = self.bucket_size or (8 if uses_gpu(spec) else 1)
         groups = buckets(tasks, size)
         if self.workers == 1 and self.fn is _run_bucket:
-            ctx = Context(spec, out_dir, recipe)
-            for g in groups:
-                yield from process_bucket(g, ctx)
+            yield from process_groups(groups, Context(spec, out_dir, recipe))
             return
         yield from self._pool(groups, spec, out_dir)
 

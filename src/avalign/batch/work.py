@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import AvalignError
 from .recipe import RecipeSpec
@@ -107,8 +108,15 @@ def extract_and_save(task: Task, audio, info, ctx: Context, features=None, synce
     (meta, timings)
         The sidecar written and seconds spent extracting and writing.
     """
+    values, meta, extract_s = extract_output(task, audio, info, ctx, features=features, synced=synced)
+    write_s = write_output(task, values, meta, ctx)
+    _throttle()
+    return meta, {"extract_s": extract_s, "write_s": write_s}
+
+
+def extract_output(task: Task, audio, info, ctx: Context, features=None, synced=None):
+    """The clip's array and sidecar, not yet written: ``(values, meta, seconds spent)``."""
     from ..api import extract
-    from ..store import save
 
     t0 = time.perf_counter()
     kwargs = ctx.spec.extract_kwargs(task.clip)
@@ -118,19 +126,53 @@ def extract_and_save(task: Task, audio, info, ctx: Context, features=None, synce
         aligned = extract_synced(audio, synced, recipe=ctx.recipe, info=info, features=features, **kwargs)
     else:
         aligned = extract(audio, recipe=ctx.recipe, info=info, features=features, **kwargs)
-    t1 = time.perf_counter()
     meta = dict(aligned.meta)
     meta["batch"] = {"id": task.clip.id, "recipe_hash": task.recipe_hash}
+    return aligned.values, meta, round(time.perf_counter() - t0, 6)
+
+
+def write_output(task: Task, values, meta: dict, ctx: Context) -> float:
+    """Save ``values`` and ``meta`` atomically under ``OUT/task.output``; seconds spent.
+
+    Adds ``shape`` and ``dtype`` to ``meta`` (for the manifest row) after the sidecar is written.
+    """
+    from ..store import save
+
+    t0 = time.perf_counter()
     npy = ctx.out_dir / task.output
     npy.parent.mkdir(parents=True, exist_ok=True)
-    save(npy, aligned.values, meta, inputs=(task.clip.source,))
-    t2 = time.perf_counter()
+    save(npy, values, meta, inputs=(task.clip.source,))
+    dt = round(time.perf_counter() - t0, 6)
+    meta["shape"] = list(values.shape)
+    meta["dtype"] = str(values.dtype)
+    return dt
+
+
+def _throttle() -> None:
     throttle = float(os.environ.get(THROTTLE_ENV) or 0)
     if throttle > 0:
         time.sleep(throttle)
-    meta["shape"] = list(aligned.values.shape)
-    meta["dtype"] = str(aligned.values.dtype)
-    return meta, {"extract_s": round(t1 - t0, 6), "write_s": round(t2 - t1, 6)}
+
+
+class Deferred:
+    """A clip whose output a writer thread is still saving: :meth:`row` waits for it, then gives the row."""
+
+    def __init__(self, future, task: Task, meta: dict, timings: dict, t0: float, synced=None):
+        self.future, self.task, self.meta, self.timings, self.t0, self.synced = future, task, meta, timings, t0, synced
+
+    def row(self) -> dict:
+        try:
+            write_s = self.future.result()
+        except Exception as exc:  # the write failed (full disk, ...): the clip's error row, nothing left behind
+            row = error_row(self.task, exc, {"total_s": round(time.perf_counter() - self.t0, 6)})
+            return row if self.synced is None else {**row, **sync_columns(self.synced)}
+        timings = {**self.timings, "write_s": write_s, "total_s": round(time.perf_counter() - self.t0, 6)}
+        return ok_row(self.task, self.meta, timings, synced=self.synced)
+
+
+def resolve(row) -> dict:
+    """A manifest row, waiting for its output to be written when it is :class:`Deferred`."""
+    return row.row() if isinstance(row, Deferred) else row
 
 
 def ok_row(task: Task, meta: dict, timings: dict | None, synced=None) -> dict:
@@ -172,8 +214,13 @@ def error_row(task: Task, exc: BaseException | str, timings: dict | None = None)
     }
 
 
-def process(task: Task, ctx: Context) -> dict:
-    """Decode, extract and save one clip; a manifest row either way."""
+def process(task: Task, ctx: Context, writer=None):
+    """Decode, extract and save one clip; a manifest row either way.
+
+    With ``writer`` (an executor with one thread) the output is saved there and
+    a :class:`Deferred` row is returned at once, so that the next clip computes
+    while this one is written (see :func:`process_groups`).
+    """
     t0 = time.perf_counter()
     measured = None
     try:
@@ -186,15 +233,22 @@ def process(task: Task, ctx: Context) -> dict:
         audio, info = decode(task, ctx.recipe, ctx.spec.loudness)
         t1 = time.perf_counter()
         synced = measured if measured is not None and ctx.spec.sync.apply else None
-        meta, timings = extract_and_save(task, audio, info, ctx, synced=synced)
+        values, meta, extract_s = extract_output(task, audio, info, ctx, synced=synced)
+        timings = {**sync_s, "decode_s": round(t1 - ts, 6), "extract_s": extract_s}
+        if writer is not None:
+            deferred = Deferred(writer.submit(write_output, task, values, meta, ctx), task, meta, timings, t0,
+                                synced=measured)
+            _throttle()
+            return deferred
+        timings["write_s"] = write_output(task, values, meta, ctx)
+        _throttle()
     except Exception as exc:  # a bad clip must not stop the batch
         row = error_row(task, exc, {"total_s": round(time.perf_counter() - t0, 6)})
         return row if measured is None else {**row, **sync_columns(measured)}
-    timings = {**sync_s, "decode_s": round(t1 - ts, 6), **timings, "total_s": round(time.perf_counter() - t0, 6)}
-    return ok_row(task, meta, timings, synced=measured)
+    return ok_row(task, meta, {**timings, "total_s": round(time.perf_counter() - t0, 6)}, synced=measured)
 
 
-def process_bucket(tasks: list[Task], ctx: Context) -> list[dict]:
+def process_bucket(tasks: list[Task], ctx: Context, writer=None) -> list:
     """Rows of a bucket of clips of similar length (one clip per bucket on CPU).
 
     When the recipe is a feature extractor that batches (``extract_many``:
@@ -202,9 +256,10 @@ def process_bucket(tasks: list[Task], ctx: Context) -> list[dict]:
     batches with attention masks in one go (GPU workers get buckets of 8);
     otherwise each clip runs on its own. Any failure in the batched pass falls
     back to one clip at a time, so one bad clip cannot take its bucket down.
+    With ``writer``, single clips' rows may be :class:`Deferred` (see :func:`process`).
     """
     if len(tasks) < 2 or not hasattr(ctx.recipe, "extract_many") or ctx.spec.sync is not None:
-        return [process(t, ctx) for t in tasks]
+        return [process(t, ctx, writer) for t in tasks]
     from ..pipeline import on_video_clock
 
     t0 = time.perf_counter()
@@ -230,3 +285,25 @@ def process_bucket(tasks: list[Task], ctx: Context) -> list[dict]:
         except Exception as exc:
             rows[i] = error_row(task, exc)
     return [rows[i] for i in range(len(tasks))]
+
+
+def process_groups(groups, ctx: Context) -> Iterator[dict]:
+    """Rows of every bucket in ``groups``, in order, each clip's output written while the next one computes.
+
+    One writer thread: opening, writing, fsync'ing and renaming an output is
+    mostly waiting on the file system (about 4 ms per clip on a journaling disk,
+    measured: a third of a 10-s clip's time), which now overlaps the next
+    clip's decoding and extraction. At most one bucket's outputs wait to be
+    written; a row is given only once its output is in place.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="avalign-write") as writer:
+        waiting: list = []
+        for group in groups:
+            rows = process_bucket(group, ctx, writer)
+            for row in waiting:
+                yield resolve(row)
+            waiting = rows
+        for row in waiting:
+            yield resolve(row)

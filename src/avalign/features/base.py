@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import os
 import types
 import typing
@@ -35,6 +36,12 @@ def config_dict(config) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _type_hints(config_type: type) -> dict:
+    """``typing.get_type_hints`` of a Config class, once (it compiles every annotation string: ~1 ms)."""
+    return typing.get_type_hints(config_type)
+
+
 class Extractor(abc.ABC):
     """Base class of feature extractors.
 
@@ -55,7 +62,7 @@ class Extractor(abc.ABC):
                     f"unknown option(s) for feature {self.name!r}: {', '.join(unknown)}; "
                     f"known: {', '.join(sorted(known))}"
                 )
-            hints = typing.get_type_hints(self.Config)
+            hints = _type_hints(self.Config)
             config = self.Config(**{k: coerce_value(v, hints.get(k), what=f"option {k!r} of feature {self.name!r}")
                                     for k, v in options.items()})
         elif options:
