@@ -199,7 +199,7 @@ def test_mel_on_real_22k_file_equals_librosa_load_and_stft(real):
 
 def test_threaded_mel_equals_single_thread(monkeypatch):
     """Long signals are split across threads by frame range; the result is bit-identical to one thread."""
-    from avalign.features import dsp
+    from avalign import threads
     from avalign.synth import speech_like
 
     x = speech_like(80.0, seed=3)  # 6401 frames: long enough for 3 threads of 8 blocks
@@ -207,6 +207,6 @@ def test_threaded_mel_equals_single_thread(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     one = mel.compute(x)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert dsp.compute_threads() == 3
+    assert threads.compute_threads() == 3
     np.testing.assert_array_equal(mel.compute(x), one)
     assert one.shape == (mel.num_frames(x.shape[0]), 80)

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import budget
 from .errors import InputError, MediaError, NoAudioError
-from .threads import compute_threads
+from .threads import run_parts
 from .timing import FrameGrid, fraction_str
 
 #: Resamplers accepted by :func:`load_audio`: soxr qualities, and resampy filters.
@@ -418,6 +418,8 @@ _WAV_DTYPES = {"pcm_u8": np.dtype(np.uint8), "pcm_s16le": np.dtype("<i2"), "pcm_
                "pcm_s32le": np.dtype("<i4"), "pcm_f32le": np.dtype("<f4"), "pcm_f64le": np.dtype("<f8")}
 #: sample frames converted per block by :meth:`_PcmWav.blocks` (bounded temporaries)
 WAV_BLOCK = 1 << 16
+#: a mono 16-bit file is read in parallel parts of at least this many samples (``compute_threads()`` at most)
+WAV_SPLIT = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -438,6 +440,33 @@ class _PcmWav:
     def info(self, path: str) -> MediaInfo:
         """What :func:`probe` returns for this file through FFmpeg (tests compare the two routes)."""
         return _audio_only_info(path, "wav", self.codec, self.sample_rate, self.channels, self.num_samples)
+
+    def read_into(self, path: str, buf: "_Buffer") -> None:
+        """A mono 16-bit file's samples as float32 in [-1, 1), straight into ``buf``.
+
+        The same values as :meth:`blocks` and :func:`_to_mono` (a power-of-two scale
+        is exact), converted as they are read, without temporaries; a long file in
+        parallel parts (:data:`WAV_SPLIT`), each read at its own offset.
+        """
+        n = self.num_samples
+        dst = buf.reserve(n)
+        scale = np.float32(1.0 / 32768.0)
+        fd = os.open(path, os.O_RDONLY)
+
+        def part(a: int, b: int) -> None:
+            raw = np.empty(min(WAV_BLOCK, b - a), "<i2")
+            for c in range(a, b, raw.shape[0]):
+                m = min(raw.shape[0], b - c)
+                got = os.preadv(fd, [memoryview(raw[:m]).cast("B")], self.offset + 2 * c)
+                if got < 2 * m:
+                    raise MediaError(f"{path}: truncated WAV file: its data ends {n - c - got // 2} samples early")
+                np.multiply(raw[:m], scale, out=dst[c:c + m])
+
+        try:
+            run_parts(part, n, min_part=WAV_SPLIT)
+        finally:
+            os.close(fd)
+        buf.commit(n)
 
     def blocks(self, path: str):
         """Samples as PyAV's frames give them: arrays ``(channels, m)`` in the decoder's sample format
@@ -594,16 +623,8 @@ def _flac_reader(path, info: MediaInfo):
                 span(0, frames, None, push)
                 return
             out = into.reserve(frames)
-            parts = max(1, min(compute_threads(), frames // FLAC_SPLIT))
-            if parts == 1:
-                span(0, frames, out, None)
-            else:  # libFLAC releases the GIL: each thread decodes its own part through its own handle
-                from concurrent.futures import ThreadPoolExecutor
-
-                edges = [frames * k // parts for k in range(parts + 1)]
-                with ThreadPoolExecutor(parts) as pool:
-                    for f in [pool.submit(span, lo, hi, out[lo:hi], None) for lo, hi in zip(edges, edges[1:])]:
-                        f.result()
+            # libFLAC releases the GIL: each thread decodes its own part through its own handle
+            run_parts(lambda lo, hi: span(lo, hi, out[lo:hi], None), frames, min_part=FLAC_SPLIT)
             into.commit(frames)
         except _NotLibsndfile:
             raise
@@ -992,8 +1013,12 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
     if wav is not None and wav.num_samples == declared and wav.sample_rate == src_rate:
         first_pts = Fraction(0)
         integer_source = not wav.codec.startswith("pcm_f")
-        for block in wav.blocks(os.fspath(path)):
-            push(block)
+        if wav.codec == "pcm_s16le" and wav.channels == 1 and resampler_obj.identity:
+            wav.read_into(os.fspath(path), resampler_obj.out)  # the common case: straight into the output
+            n_decoded = resampler_obj.n_in = wav.num_samples
+        else:
+            for block in wav.blocks(os.fspath(path)):
+                push(block)
     elif read_flac is not None:
         try:
             if info.audio.channels == 1 and resampler_obj.identity:  # straight into the output buffer

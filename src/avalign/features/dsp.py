@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import budget
 from ..errors import InputError
-from ..threads import compute_threads
+from ..threads import run_parts
 from ..timing import stft_num_frames
 from . import kernels
 
@@ -26,6 +26,8 @@ PAD_MODES = ("constant", "reflect")
 #: Frames per block in :func:`mel_spectrogram` (400 KB of float32 frames at n_fft 800: the
 #: temporaries stay in cache; 64-128 measured fastest, 1024 about 25% slower).
 BLOCK_FRAMES = 128
+#: Samples per step of :func:`preemphasis` (its two passes stay in cache), and the fewest per thread
+PREEMPH_BLOCK, PREEMPH_SPLIT = 1 << 14, 1 << 21
 #: ``scipy.fft`` workers per block. One: threads on short blocks cost more than they gain on a
 #: shared machine (measured 5x slower under load); parallelise across files instead (``avalign batch``).
 FFT_WORKERS = 1
@@ -54,8 +56,15 @@ def preemphasis(x: np.ndarray, coef: float, *, dtype=None, out: np.ndarray | Non
     y = np.empty_like(x) if out is None else out
     if x.shape[0]:
         y[0] = x[0]
-        np.multiply(x[:-1], np.dtype(dtype).type(coef), out=y[1:])
-        np.subtract(x[1:], y[1:], out=y[1:])
+        c = np.dtype(dtype).type(coef)
+
+        def part(a: int, b: int) -> None:  # block by block in cache; long signals on several threads
+            for i in range(max(a, 1), b, PREEMPH_BLOCK):
+                j = min(i + PREEMPH_BLOCK, b)
+                np.multiply(x[i - 1:j - 1], c, out=y[i:j])
+                np.subtract(x[i:j], y[i:j], out=y[i:j])
+
+        run_parts(part, x.shape[0], min_part=PREEMPH_SPLIT)
     return y
 
 
@@ -229,15 +238,8 @@ def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: i
                 np.power(m, power, out=m)
             out[i:i + n] = project(m).T  # a small transposed copy, in cache
 
-    n_threads = min(compute_threads(), max(1, t // (8 * block)))  # long signals only: threads cost ~0.1 ms
-    if n_threads == 1:
-        run(0, t)
-    else:  # contiguous frame ranges per thread; the FFT, abs and products release the GIL
-        from concurrent.futures import ThreadPoolExecutor
-
-        edges = [t * k // n_threads for k in range(n_threads + 1)]
-        with ThreadPoolExecutor(n_threads) as pool:
-            list(pool.map(run, edges[:-1], edges[1:]))
+    # contiguous frame ranges per thread, long signals only; the FFT, abs and products release the GIL
+    run_parts(run, t, min_part=8 * block)
     return out
 
 
