@@ -273,18 +273,28 @@ def test_row_lost_at_kill_is_recovered_from_the_sidecar(baseline, dataset, tmp_p
 
 def test_outputs_are_written_off_the_compute_thread_and_rows_wait_for_them(baseline, dataset, tmp_path,
                                                                           monkeypatch):
-    """The writer thread saves each output while the next clip computes; a row is recorded only once its
-    output is in place, and the outputs are the same bytes."""
+    """The writer thread saves each output while the next clip computes (one at most waits); a row is
+    recorded only once its output is in place, and the outputs are the same bytes."""
     from avalign.batch import manifest as manifest_mod
     from avalign.batch import work
 
     out = tmp_path / "out"
     threads, real_write, real_append = set(), work.write_output, manifest_mod.Manifest.append
+    real_extract, held, most = work.extract_output, [0], [0]
 
     def write_output(task, values, meta, ctx):
         threads.add(threading.current_thread().name)
-        time.sleep(0.01)  # a slow disk: the compute thread must not wait for it before the next clip
-        return real_write(task, values, meta, ctx)
+        time.sleep(0.01)  # a slow disk: slower than computing a clip, so unwritten outputs could pile up
+        try:
+            return real_write(task, values, meta, ctx)
+        finally:
+            held[0] -= 1
+
+    def extract_output(*args, **kwargs):
+        most[0] = max(most[0], held[0])  # outputs computed but not yet written when a clip starts
+        result = real_extract(*args, **kwargs)
+        held[0] += 1
+        return result
 
     def append(self, row):
         if row["status"] == "ok":
@@ -292,9 +302,11 @@ def test_outputs_are_written_off_the_compute_thread_and_rows_wait_for_them(basel
         return real_append(self, row)
 
     monkeypatch.setattr(work, "write_output", write_output)
+    monkeypatch.setattr(work, "extract_output", extract_output)
     monkeypatch.setattr(manifest_mod.Manifest, "append", append)
     summary = run_batch(dataset, out, spec=SPEC, quiet=True)
     assert summary.computed == N_CLIPS and threads and all(t.startswith("avalign-write") for t in threads)
+    assert most[0] == 1  # the writes overlapped the next clip, and never more than one waited
     assert outputs(out) == outputs(baseline[0])
     assert not list(out.rglob("*.tmp"))
 

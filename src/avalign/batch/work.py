@@ -248,7 +248,12 @@ def process(task: Task, ctx: Context, writer=None):
     return ok_row(task, meta, {**timings, "total_s": round(time.perf_counter() - t0, 6)}, synced=measured)
 
 
-def process_bucket(tasks: list[Task], ctx: Context, writer=None) -> list:
+def _batched(tasks: list[Task], ctx: Context) -> bool:
+    """Whether a bucket runs as one padded batch (``extract_many``) rather than clip by clip."""
+    return len(tasks) >= 2 and hasattr(ctx.recipe, "extract_many") and ctx.spec.sync is None
+
+
+def process_bucket(tasks: list[Task], ctx: Context) -> list[dict]:
     """Rows of a bucket of clips of similar length (one clip per bucket on CPU).
 
     When the recipe is a feature extractor that batches (``extract_many``:
@@ -256,10 +261,9 @@ def process_bucket(tasks: list[Task], ctx: Context, writer=None) -> list:
     batches with attention masks in one go (GPU workers get buckets of 8);
     otherwise each clip runs on its own. Any failure in the batched pass falls
     back to one clip at a time, so one bad clip cannot take its bucket down.
-    With ``writer``, single clips' rows may be :class:`Deferred` (see :func:`process`).
     """
-    if len(tasks) < 2 or not hasattr(ctx.recipe, "extract_many") or ctx.spec.sync is not None:
-        return [process(t, ctx, writer) for t in tasks]
+    if not _batched(tasks, ctx):
+        return [process(t, ctx) for t in tasks]
     from ..pipeline import on_video_clock
 
     t0 = time.perf_counter()
@@ -293,17 +297,25 @@ def process_groups(groups, ctx: Context) -> Iterator[dict]:
     One writer thread: opening, writing, fsync'ing and renaming an output is
     mostly waiting on the file system (about 4 ms per clip on a journaling disk,
     measured: a third of a 10-s clip's time), which now overlaps the next
-    clip's decoding and extraction. At most one bucket's outputs wait to be
-    written; a row is given only once its output is in place.
+    clip's decoding and extraction. One output at most waits to be written (so
+    at most two are held), and a row is given only once its output is in place.
+    Batched buckets (``extract_many``) write as before, clip after clip.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1, thread_name_prefix="avalign-write") as writer:
-        waiting: list = []
+        waiting = None
         for group in groups:
-            rows = process_bucket(group, ctx, writer)
-            for row in waiting:
-                yield resolve(row)
-            waiting = rows
-        for row in waiting:
-            yield resolve(row)
+            if _batched(group, ctx):
+                if waiting is not None:
+                    yield resolve(waiting)
+                    waiting = None
+                yield from process_bucket(group, ctx)
+                continue
+            for task in group:
+                row = process(task, ctx, writer)
+                if waiting is not None:
+                    yield resolve(waiting)
+                waiting = row
+        if waiting is not None:
+            yield resolve(waiting)
