@@ -165,7 +165,7 @@ def windows_swapped(values: np.ndarray, starts: np.ndarray, *, size: int, edge: 
     if values.ndim < 2:
         raise InputError("windows_swapped needs values with a feature axis, shape (T, F, ...)")
     t = values.shape[0]
-    if values.ndim == 2 and starts.size and t >= size and starts.min() >= 0 and starts.max() <= t - size:
+    if values.ndim == 2 and starts.size and starts.min() >= 0 and starts.max() <= t - size:
         return _gather_inside(values, starts, size)
     out = np.empty((starts.shape[0], values.shape[1], size) + values.shape[2:], values.dtype)
     offsets = np.arange(size, dtype=np.int64)[None, :]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -154,18 +155,27 @@ def _throttle() -> None:
         time.sleep(throttle)
 
 
-class Deferred:
-    """A clip whose output a writer thread is still saving: :meth:`row` waits for it, then gives the row."""
+def _written_now(fn, *args) -> Future:
+    """``fn(*args)`` run here, as a finished Future (the synchronous write, in :class:`Deferred`'s form)."""
+    done: Future = Future()
+    try:
+        done.set_result(fn(*args))
+    except Exception as exc:
+        done.set_exception(exc)
+    return done
 
-    def __init__(self, future, task: Task, meta: dict, timings: dict, t0: float, synced=None):
+
+class Deferred:
+    """A clip whose output is being saved (on a writer thread): :meth:`row` waits for it, then gives the row."""
+
+    def __init__(self, future: Future, task: Task, meta: dict, timings: dict, t0: float, synced=None):
         self.future, self.task, self.meta, self.timings, self.t0, self.synced = future, task, meta, timings, t0, synced
 
     def row(self) -> dict:
         try:
             write_s = self.future.result()
         except Exception as exc:  # the write failed (full disk, ...): the clip's error row, nothing left behind
-            row = error_row(self.task, exc, {"total_s": round(time.perf_counter() - self.t0, 6)})
-            return row if self.synced is None else {**row, **sync_columns(self.synced)}
+            return _failed_row(self.task, exc, self.t0, self.synced)
         timings = {**self.timings, "write_s": write_s, "total_s": round(time.perf_counter() - self.t0, 6)}
         return ok_row(self.task, self.meta, timings, synced=self.synced)
 
@@ -173,6 +183,12 @@ class Deferred:
 def resolve(row) -> dict:
     """A manifest row, waiting for its output to be written when it is :class:`Deferred`."""
     return row.row() if isinstance(row, Deferred) else row
+
+
+def _failed_row(task: Task, exc: BaseException, t0: float, measured=None) -> dict:
+    """The error row of a clip that failed after ``t0`` (with the sync columns of ``measured``, if any)."""
+    row = error_row(task, exc, {"total_s": round(time.perf_counter() - t0, 6)})
+    return row if measured is None else {**row, **sync_columns(measured)}
 
 
 def ok_row(task: Task, meta: dict, timings: dict | None, synced=None) -> dict:
@@ -234,18 +250,13 @@ def process(task: Task, ctx: Context, writer=None):
         t1 = time.perf_counter()
         synced = measured if measured is not None and ctx.spec.sync.apply else None
         values, meta, extract_s = extract_output(task, audio, info, ctx, synced=synced)
-        timings = {**sync_s, "decode_s": round(t1 - ts, 6), "extract_s": extract_s}
-        if writer is not None:
-            deferred = Deferred(writer.submit(write_output, task, values, meta, ctx), task, meta, timings, t0,
-                                synced=measured)
-            _throttle()
-            return deferred
-        timings["write_s"] = write_output(task, values, meta, ctx)
-        _throttle()
     except Exception as exc:  # a bad clip must not stop the batch
-        row = error_row(task, exc, {"total_s": round(time.perf_counter() - t0, 6)})
-        return row if measured is None else {**row, **sync_columns(measured)}
-    return ok_row(task, meta, {**timings, "total_s": round(time.perf_counter() - t0, 6)}, synced=measured)
+        return _failed_row(task, exc, t0, measured)
+    submit = writer.submit if writer is not None else _written_now
+    deferred = Deferred(submit(write_output, task, values, meta, ctx), task, meta,
+                        {**sync_s, "decode_s": round(t1 - ts, 6), "extract_s": extract_s}, t0, synced=measured)
+    _throttle()
+    return deferred if writer is not None else deferred.row()
 
 
 def _batched(tasks: list[Task], ctx: Context) -> bool:
