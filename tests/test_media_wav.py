@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from avalign import media
-from avalign.errors import MediaError
+from avalign.errors import InputError, MediaError
 from helpers.real import real_folder
 
 #: (format tag, bits) per sample format written below
@@ -215,6 +215,26 @@ def test_flac_decoded_in_parallel_parts_equals_pyav(tmp_path, monkeypatch):
         monkeypatch.setenv("OMP_NUM_THREADS", threads)
         got = media.load_audio(path, None)
         assert np.array_equal(got.samples, ref.samples) and got.meta == ref.meta
+
+
+def test_avalign_errors_on_the_libsndfile_route_are_not_decoded_again(tmp_path, monkeypatch):
+    """A bad channel or the memory budget fails on libsndfile's route at once, without PyAV decoding it again."""
+    soundfile = pytest.importorskip("soundfile")
+    from avalign import budget
+    from avalign.errors import BudgetError
+
+    path = tmp_path / "st.flac"
+    soundfile.write(path, np.random.default_rng(1).standard_normal((48000, 2)) * 0.2, 16000, format="FLAC")
+    info = media.probe(path)
+
+    def no_pyav(*args, **kwargs):
+        raise AssertionError("decoded again through PyAV")
+
+    monkeypatch.setattr(media, "_open", no_pyav)
+    with pytest.raises(InputError, match="channel 5 does not exist"):
+        media.load_audio(path, None, channel=5, info=info)
+    with budget.limit("150k"), pytest.raises(BudgetError):
+        media.load_audio(path, None, channel=0, info=info)
 
 
 @pytest.mark.parametrize("parallel", [False, True])

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import budget
-from .errors import InputError, MediaError, NoAudioError
+from .errors import AvalignError, InputError, MediaError, NoAudioError
 from .threads import run_parts
 from .timing import FrameGrid, fraction_str
 
@@ -626,7 +626,7 @@ def _flac_reader(path, info: MediaInfo):
             # libFLAC releases the GIL: each thread decodes its own part through its own handle
             run_parts(lambda lo, hi: span(lo, hi, out[lo:hi], None), frames, min_part=FLAC_SPLIT)
             into.commit(frames)
-        except _NotLibsndfile:
+        except (_NotLibsndfile, AvalignError, MemoryError):  # avalign's own (a budget, a channel): no retry
             raise
         except Exception as exc:  # libsndfile's errors: let FFmpeg decode (and report) instead
             raise _NotLibsndfile(str(exc)) from None

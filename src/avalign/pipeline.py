@@ -16,7 +16,7 @@ from fractions import Fraction
 from . import features as _features
 from . import systems as _systems
 from .errors import InputError, NoAudioError
-from .media import Audio, MediaInfo, load_audio, probe
+from .media import Audio, MediaInfo, probe
 
 
 def versions() -> dict:
@@ -97,22 +97,11 @@ def read_audio(source, recipe, *, info: MediaInfo | None = None, channel=None, r
         if isinstance(source, Audio):
             return recipe.reader.convert(source, resampler=resampler, loudness=loudness)
         return recipe.read_audio(source, info=info, channel=channel, resampler=resampler, loudness=loudness)
-    from .loudness import parse_target
-    from .systems.base import normalise_loudness
-
-    target = parse_target(loudness)
-    sr = recipe.sample_rate
+    # a feature reads as a plain system would: soxr, the mean of the channels, no loudness of its own
+    reader = _systems.Reader(sample_rate=recipe.sample_rate, scale=getattr(recipe, "input_scale", "float"))
     if isinstance(source, Audio):
-        if source.sample_rate == sr:
-            return normalise_loudness(source, target)
-        from .media import resample
-
-        return normalise_loudness(Audio(resample(source.samples, orig_sr=source.sample_rate, target_sr=sr,
-                                                 resampler=resampler or "soxr_hq"),
-                                        sr, source.start, source.scale, dict(source.meta)), target)
-    return normalise_loudness(load_audio(source, sr, channel="mean" if channel is None else channel,
-                                         resampler=resampler or "soxr_hq",
-                                         scale=getattr(recipe, "input_scale", "float"), info=info), target)
+        return reader.convert(source, resampler=resampler, loudness=loudness)
+    return reader.read(source, info=info, channel=channel, resampler=resampler, loudness=loudness)
 
 
 def on_video_clock(audio: Audio, offset_ms: float = 0.0) -> Audio:
