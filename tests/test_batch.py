@@ -292,6 +292,7 @@ def test_outputs_are_written_off_the_compute_thread_and_rows_wait_for_them(basel
 
     def extract_output(*args, **kwargs):
         most[0] = max(most[0], held[0])  # outputs computed but not yet written when a clip starts
+        time.sleep(0.05)  # a slow clip: its time must not count in the previous clip's total_s
         result = real_extract(*args, **kwargs)
         held[0] += 1
         return result
@@ -307,6 +308,11 @@ def test_outputs_are_written_off_the_compute_thread_and_rows_wait_for_them(basel
     summary = run_batch(dataset, out, spec=SPEC, quiet=True)
     assert summary.computed == N_CLIPS and threads and all(t.startswith("avalign-write") for t in threads)
     assert most[0] == 1  # the writes overlapped the next clip, and never more than one waited
+    for row in manifest_rows(out):
+        if row["status"] == "ok":  # a clip's total ends with its own write, not after the next clip's 50 ms
+            t = row["timings"]
+            sleeps = 0.05 + 0.01  # its own slow clip and slow disk, outside the timed parts
+            assert t["total_s"] - (t["decode_s"] + t["extract_s"] + t["write_s"]) - sleeps < 0.02, t
     assert outputs(out) == outputs(baseline[0])
     assert not list(out.rglob("*.tmp"))
 

@@ -114,6 +114,7 @@ def _bad_inputs(real: Path, tmp: Path, clip: Path) -> list[tuple[str, list]]:
         ("unknown preset", [wav, "--preset", "no-such-preset"]),
         ("unknown feature", [wav, "--feature", "no-such-feature"]),
         ("unknown option", [wav, "--option", "no_such_option=1"]),
+        ("option named like a flag", [wav, "--feature", "mel", "--option", "window=hamming"]),
         ("bad method", [clip, "--method", "cubic"]),
         ("bad edge", [clip, "--edge", "wrap"]),
         ("zero frames", [wav, "--num-frames", "0"]),

@@ -110,7 +110,7 @@ def extract_and_save(task: Task, audio, info, ctx: Context, features=None, synce
         The sidecar written and seconds spent extracting and writing.
     """
     values, meta, extract_s = extract_output(task, audio, info, ctx, features=features, synced=synced)
-    write_s = write_output(task, values, meta, ctx)
+    write_s, _ = write_output(task, values, meta, ctx)
     _throttle()
     return meta, {"extract_s": extract_s, "write_s": write_s}
 
@@ -132,8 +132,8 @@ def extract_output(task: Task, audio, info, ctx: Context, features=None, synced=
     return aligned.values, meta, round(time.perf_counter() - t0, 6)
 
 
-def write_output(task: Task, values, meta: dict, ctx: Context) -> float:
-    """Save ``values`` and ``meta`` atomically under ``OUT/task.output``; seconds spent.
+def write_output(task: Task, values, meta: dict, ctx: Context) -> tuple[float, float]:
+    """Save ``values`` and ``meta`` atomically under ``OUT/task.output``: ``(seconds spent, perf_counter at the end)``.
 
     Adds ``shape`` and ``dtype`` to ``meta`` (for the manifest row) after the sidecar is written.
     """
@@ -143,10 +143,10 @@ def write_output(task: Task, values, meta: dict, ctx: Context) -> float:
     npy = ctx.out_dir / task.output
     npy.parent.mkdir(parents=True, exist_ok=True)
     save(npy, values, meta, inputs=(task.clip.source,))
-    dt = round(time.perf_counter() - t0, 6)
+    end = time.perf_counter()
     meta["shape"] = list(values.shape)
     meta["dtype"] = str(values.dtype)
-    return dt
+    return round(end - t0, 6), end
 
 
 def _throttle() -> None:
@@ -173,10 +173,11 @@ class Deferred:
 
     def row(self) -> dict:
         try:
-            write_s = self.future.result()
+            write_s, end = self.future.result()
         except Exception as exc:  # the write failed (full disk, ...): the clip's error row, nothing left behind
             return _failed_row(self.task, exc, self.t0, self.synced)
-        timings = {**self.timings, "write_s": write_s, "total_s": round(time.perf_counter() - self.t0, 6)}
+        # total_s ends with this clip's write, not when its row is collected (after the next clip computed)
+        timings = {**self.timings, "write_s": write_s, "total_s": round(end - self.t0, 6)}
         return ok_row(self.task, self.meta, timings, synced=self.synced)
 
 

@@ -45,10 +45,12 @@ def add_recipe_arguments(p) -> None:
 def recipe_kwargs(args) -> dict:
     """The keyword arguments of :func:`avalign.extract` given by the shared options."""
     kw = dict(parse_option(o) for o in args.option)
-    for key in kw:  # a command-line flag of its own (or an internal argument) is not an option
+    for key in kw:  # a name extract() takes itself (a flag of this command, an internal argument) cannot be an option
         if key in vars(args) or key in ("recipe", "info", "features"):
-            flag = f"; use --{key.replace('_', '-')}" if key in vars(args) else ""
-            raise InputError(f"bad --option {key}=...: {key!r} is not a feature or preset option{flag}")
+            flag = (f"; --{key.replace('_', '-')} is this command's own flag" if key in vars(args) else "")
+            raise InputError(f"bad --option {key}=...: {key!r} is an argument of extract, not passed on as a feature "
+                             f"or preset option{flag} (`avalign batch --option {key}=...` and "
+                             f"avalign.features.create(..., {key}=...) as extract(recipe=...) set such an option)")
     return dict(preset=args.preset, feature=args.feature, fps=args.fps, num_frames=args.num_frames,
                 model=args.model, device=args.device, offset_ms=args.offset_ms, loudness=args.loudness, **kw)
 
