@@ -91,6 +91,7 @@ def test_onset_without_thresholds_measures_only(clips, tmp_path, capsys):
     (["--sync", "syncnet"], "--sync syncnet needs the network's weights"),
     (["--sync", "onset", "--max-offset", "-1"], "bad max-offset -1.0"),
     (["--sync", "onset", "--sync-crop", "1,2"], "crop"),
+    (["--sync", "onset", "--sync-seconds", "0"], "bad duration 0.0: must be positive seconds"),
 ])
 def test_bad_sync_usage_is_refused_up_front(clips, tmp_path, capsys, args, message):
     out = tmp_path / "out"

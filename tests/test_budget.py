@@ -9,6 +9,7 @@ would be an internal error there, exit 1) whose peak memory is measured, with a 
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 
@@ -400,3 +401,17 @@ def test_huge_counts_are_instant():
 
     assert wav2lip_full_chunks(BIG, 25) > BIG // 10 ** 3
     assert chunk_count(BIG, 25) > BIG // 10
+
+
+def test_memory_budget_option_lasts_one_command(monkeypatch, tmp_path, capsys):
+    """--memory-budget reaches batch's workers through the environment, and is gone after the command."""
+    from avalign.cli import main
+
+    wav = tmp_path / "s.wav"
+    synth.write_wav(wav, synth.speech_like(1.0, seed=0))
+    monkeypatch.delenv(budget.ENV, raising=False)
+    assert main(["extract", str(wav), "-o", str(tmp_path / "a.npy"), "--fps", "25", "--memory-budget", "1G"]) == 0
+    assert budget.ENV not in os.environ
+    monkeypatch.setenv(budget.ENV, "3G")
+    assert main(["extract", str(wav), "-o", str(tmp_path / "b.npy"), "--fps", "25", "--memory-budget", "10K"]) == 2
+    assert os.environ[budget.ENV] == "3G" and not (tmp_path / "b.npy").exists()

@@ -60,20 +60,15 @@ class SyncSpec:
         """Refuse a bad method, threshold or model before any clip (InputError / ModelError)."""
         import math
 
-        from ..sync import METHODS, Crop
+        from ..sync import check_options
 
-        if self.method not in METHODS:
-            raise InputError(f"unknown sync method {self.method!r}; expected one of {', '.join(METHODS)}")
-        for name in ("min_confidence", "max_offset", "seconds"):
+        check_options(method=self.method, vshift=self.vshift, seconds=self.seconds, crop=self.crop)
+        for name in ("min_confidence", "max_offset"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
                                   or (name != "min_confidence" and v < 0)):
                 raise InputError(f"bad {name.replace('_', '-')} {v!r}: expected a finite"
                                  f"{'' if name == 'min_confidence' else ' non-negative'} number")
-        if isinstance(self.vshift, bool) or not isinstance(self.vshift, int) or self.vshift < 1:
-            raise InputError(f"bad sync vshift {self.vshift!r}: must be a positive number of frames")
-        if self.crop is not None:
-            Crop.parse(self.crop)
         if self.method == "syncnet":
             if self.model is None:
                 raise InputError("--sync syncnet needs the network's weights: --model syncnet_v2.model")

@@ -59,11 +59,12 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from .. import budget
+
+    saved = os.environ.get(budget.ENV)
     try:
         if getattr(args, "memory_budget", None) is not None:
-            from .. import budget
-
-            # through the environment, so that batch's worker processes get it too
+            # through the environment, so that batch's worker processes get it too; restored after the command
             os.environ[budget.ENV] = str(budget.parse_size(args.memory_budget))
         return int(args.func(args) or 0)
     except AvalignError as exc:
@@ -80,6 +81,11 @@ def main(argv=None) -> int:
         print(f"avalign: internal error: {type(exc).__name__}: {exc} (set AVALIGN_DEBUG=1 for a traceback)",
               file=sys.stderr)
         return 1
+    finally:
+        if saved is None:
+            os.environ.pop(budget.ENV, None)
+        else:
+            os.environ[budget.ENV] = saved
 
 
 def run() -> None:  # console script

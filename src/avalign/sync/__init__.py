@@ -86,6 +86,21 @@ class SyncResult:
         return d
 
 
+def check_options(*, method: str, vshift, seconds, crop):
+    """:func:`sync`'s method, ``vshift``, ``seconds`` and ``crop`` checked (InputError); the crop parsed.
+
+    Shared with ``avalign batch --sync``, which refuses them before any clip runs.
+    """
+    if method not in METHODS:
+        raise InputError(f"unknown sync method {method!r}; expected one of {', '.join(METHODS)}")
+    if isinstance(vshift, bool) or not isinstance(vshift, int) or vshift < 1:
+        raise InputError(f"bad vshift {vshift!r}: must be a positive number of frames")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                or not seconds > 0):
+        raise InputError(f"bad duration {seconds!r}: must be positive seconds")
+    return Crop.parse(crop) if crop is not None and not isinstance(crop, Crop) else crop
+
+
 def sync(source, *, method: str = "onset", model=None, crop=None, vshift: int = VSHIFT, seconds: float | None = None,
          device: str | None = None, batch_size: int = 20, info: MediaInfo | None = None, net=None) -> SyncResult:
     """Measure the audio-video offset of the video ``source``.
@@ -104,13 +119,7 @@ def sync(source, *, method: str = "onset", model=None, crop=None, vshift: int = 
     net : optional
         ``syncnet``: a ready network (``forward_lip``, ``forward_aud``) instead of ``model``.
     """
-    if method not in METHODS:
-        raise InputError(f"unknown sync method {method!r}; expected one of {', '.join(METHODS)}")
-    if isinstance(vshift, bool) or not isinstance(vshift, int) or vshift < 1:
-        raise InputError(f"bad vshift {vshift!r}: must be a positive number of frames")
-    if seconds is not None and not seconds > 0:
-        raise InputError(f"bad duration {seconds!r}: must be positive seconds")
-    crop = Crop.parse(crop) if crop is not None and not isinstance(crop, Crop) else crop
+    crop = check_options(method=method, vshift=vshift, seconds=seconds, crop=crop)
     if method == "syncnet" and model is None and net is None:
         raise InputError("the syncnet method needs the network's weights: --model syncnet_v2.model")
     info = video_info(source, info)
