@@ -585,3 +585,17 @@ def test_batch_reads_audio_as_the_preset_does(tmp_path, real, monkeypatch):
     assert summary.exit_code == 0
     ref = avalign.extract(src / "voca.wav", preset="ad-nerf", model=graph).values
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "voca.npy"), ref)
+
+
+def test_a_clip_that_gives_zero_rows_is_an_error_row_as_in_extract(tmp_path):
+    """--fps 0.1 on 2 s of audio: no frame; `avalign extract` refuses to write it, so batch does too."""
+    src = tmp_path / "src"
+    src.mkdir()
+    synth.write_wav(src / "short.wav", synth.speech_like(2.0, seed=1))
+    synth.write_wav(src / "long.wav", synth.speech_like(12.0, seed=2))
+    out = tmp_path / "out"
+    summary = run_batch(src, out, spec=RecipeSpec(feature="mel", fps="0.1"), quiet=True)
+    rows = {r["id"]: r for r in manifest_rows(out)}
+    assert rows["short"]["status"] == "error" and "gives 0 rows for 2.000 s of audio" in rows["short"]["error"]
+    assert not list(out.glob("short*")) and rows["long"]["status"] == "ok" and summary.exit_code == 1
+    assert np.load(out / "long.npy").shape[0] == 1

@@ -120,6 +120,21 @@ def write_json(path, data: dict) -> None:
     _atomic_write(Path(path), lambda fh: fh.write(text))
 
 
+def refuse_empty(values: np.ndarray, meta: dict) -> None:
+    """InputError for an array of zero rows, which a command does not write: why (the rate gives no frame
+    for this much audio). ``meta`` is the array's sidecar (its ``fps`` and ``audio.duration``)."""
+    if values.shape[0]:
+        return
+    duration = (meta.get("audio") or {}).get("duration", 0.0)
+    fps = meta.get("fps")
+    if fps:
+        from .timing import parse_fps
+
+        raise InputError(f"--fps {fps} gives 0 rows for {duration:.3f} s of audio (one frame every "
+                         f"{float(1 / parse_fps(fps)):.6g} s): nothing to write; pass a higher --fps or --num-frames")
+    raise InputError(f"{duration:.3f} s of audio give 0 rows: nothing to write")
+
+
 def save(path, values: np.ndarray, meta: dict, *, inputs=()) -> tuple[Path, Path]:
     """Write ``values`` to ``path`` (.npy) and ``meta`` to its sidecar; returns both paths.
 

@@ -137,9 +137,10 @@ def write_output(task: Task, values, meta: dict, ctx: Context) -> tuple[float, f
 
     Adds ``shape`` and ``dtype`` to ``meta`` (for the manifest row) after the sidecar is written.
     """
-    from ..store import save
+    from ..store import refuse_empty, save
 
     t0 = time.perf_counter()
+    refuse_empty(values, meta)  # as `avalign extract`: zero rows is that clip's error row, not an empty .npy
     npy = ctx.out_dir / task.output
     npy.parent.mkdir(parents=True, exist_ok=True)
     save(npy, values, meta, inputs=(task.clip.source,))

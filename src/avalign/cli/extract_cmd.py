@@ -9,7 +9,7 @@ from .. import progress
 from ..api import extract
 from . import add_budget_argument
 from ..errors import InputError
-from ..store import check_writable, save
+from ..store import check_writable, refuse_empty, save
 
 
 def parse_option(text: str):
@@ -99,24 +99,10 @@ def run(args) -> int:
     inputs = (args.input, args.model)
     out = check_writable(args.output, inputs=inputs)
     aligned = extract(args.input, **recipe_kwargs(args), **align_kwargs(args))
-    refuse_empty(aligned)
+    refuse_empty(aligned.values, aligned.meta)
     npy, side = save(out, aligned.values, aligned.meta, inputs=inputs)
     warn_missing_audio(args.input, aligned.meta)
     if not args.quiet:
         print(f"{npy}: {list(aligned.values.shape)} {aligned.values.dtype} ({side.name} beside it)")
     return 0
 
-
-def refuse_empty(aligned) -> None:
-    """An array of zero rows is not written: say why (the rate gives no frame for this much audio)."""
-    if aligned.values.shape[0]:
-        return
-    meta = aligned.meta
-    duration = (meta.get("audio") or {}).get("duration", 0.0)
-    fps = meta.get("fps")
-    if fps:
-        from ..timing import parse_fps
-
-        raise InputError(f"--fps {fps} gives 0 rows for {duration:.3f} s of audio (one frame every "
-                         f"{float(1 / parse_fps(fps)):.6g} s): nothing to write; pass a higher --fps or --num-frames")
-    raise InputError(f"{duration:.3f} s of audio give 0 rows: nothing to write")

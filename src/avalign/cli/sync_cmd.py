@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..errors import InputError
-from ..store import check_writable, save
+from ..store import check_writable, refuse_empty, save
 
 
 def register(sub) -> None:
@@ -53,6 +53,7 @@ def run(args) -> int:
         from ..sync import extract_synced
 
         aligned = extract_synced(args.input, result, preset=args.preset, feature=args.feature)
+        refuse_empty(aligned.values, aligned.meta)
         npy, _ = save(out, aligned.values, aligned.meta)
         if not args.json:
             print(f"{npy}: {list(aligned.values.shape)} extracted with --offset-ms {result.offset_ms:g}")
