@@ -54,14 +54,7 @@ def buckets(tasks: list[Task], size: int) -> list[list[Task]]:
     """
     if size <= 1:
         return [[t] for t in tasks]
-
-    def length(t: Task) -> int:
-        try:
-            return os.path.getsize(t.clip.source)
-        except OSError:
-            return 0
-
-    ordered = sorted(tasks, key=length)
+    ordered = sorted(tasks, key=_source_size)
     return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
@@ -79,23 +72,24 @@ def chunks(groups: list[list[Task]], workers: int) -> list[list[list[Task]]]:
     towards the end and the workers finish together.
     """
     out: list[list[list[Task]]] = []
+    sizes = [sum(_source_size(t) for t in g) for g in groups]
     i = 0
     while i < len(groups):
         most = max(1, min(CHUNK_BUCKETS, (len(groups) - i) // (4 * max(workers, 1))))
-        chunk, size = [groups[i]], sum(_source_size(t) for t in groups[i])
+        chunk, size = [groups[i]], sizes[i]
         i += 1
-        while i < len(groups) and len(chunk) < most:
-            g_size = sum(_source_size(t) for t in groups[i])
-            if size + g_size > CHUNK_BYTES:
-                break
+        while i < len(groups) and len(chunk) < most and size + sizes[i] <= CHUNK_BYTES:
             chunk.append(groups[i])
-            size += g_size
+            size += sizes[i]
             i += 1
         out.append(chunk)
     return out
 
 
 def _source_size(t: Task) -> int:
+    """Bytes of the clip's source file (a cheap proxy for its length): from the plan's stat, else 0 if unreadable."""
+    if t.source_stat is not None:
+        return t.source_stat[0]
     try:
         return os.path.getsize(t.clip.source)
     except OSError:

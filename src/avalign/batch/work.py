@@ -60,8 +60,8 @@ class Context:
         return self._recipe
 
 
-def decode(task: Task, recipe, loudness=None):
-    """Probe and decode the clip's audio exactly as :func:`avalign.extract` does for ``recipe``.
+def decode(task: Task, recipe, loudness=None, info=None):
+    """Probe (unless ``info`` is the probe already) and decode the clip's audio as :func:`avalign.extract` does.
 
     Returns
     -------
@@ -71,20 +71,23 @@ def decode(task: Task, recipe, loudness=None):
     from ..pipeline import read_audio
     from ..media import probe
 
-    info = probe(task.clip.source)
+    info = info if info is not None else probe(task.clip.source)
     return read_audio(task.clip.source, recipe, info=info, loudness=loudness), info
 
 
 def measure_sync(task: Task, ctx: Context, info=None):
-    """The clip's measured audio-video offset (:func:`avalign.sync`) when the recipe asks for it, else None."""
+    """The clip's measured audio-video offset (:func:`avalign.sync`) when the recipe asks for it, else None.
+
+    ``info``: the clip's probe, when the caller has it.
+    """
     sync_spec = ctx.spec.sync
     if sync_spec is None:
         return None
     from ..sync import sync
 
+    device = _sync_device(ctx.spec.device)
     return sync(task.clip.source, method=sync_spec.method, crop=sync_spec.crop, vshift=sync_spec.vshift,
-                seconds=sync_spec.seconds, device=_sync_device(ctx.spec.device), info=info,
-                net=sync_spec.net(_sync_device(ctx.spec.device)))
+                seconds=sync_spec.seconds, device=device, info=info, net=sync_spec.net(device))
 
 
 def _sync_device(device: str | None) -> str:
@@ -97,26 +100,27 @@ def sync_columns(result) -> dict:
             "lse_d": result.lse_d, "lse_c": result.lse_c}
 
 
-def extract_and_save(task: Task, audio, info, ctx: Context, features=None, synced=None) -> tuple[dict, dict]:
+def extract_and_save(task: Task, audio, info, ctx: Context, features=None) -> tuple[dict, dict]:
     """Extract features from decoded audio and save them atomically under ``OUT/task.output``.
-
-    ``synced``: a :class:`~avalign.sync.SyncResult` to apply (``--apply-sync``):
-    the features are extracted with its offset, which the sidecar records
-    (:func:`avalign.sync.extract_synced`, the path of ``avalign sync --apply``).
 
     Returns
     -------
     (meta, timings)
         The sidecar written and seconds spent extracting and writing.
     """
-    values, meta, extract_s = extract_output(task, audio, info, ctx, features=features, synced=synced)
+    values, meta, extract_s = extract_output(task, audio, info, ctx, features=features)
     write_s, _ = write_output(task, values, meta, ctx)
     _throttle()
     return meta, {"extract_s": extract_s, "write_s": write_s}
 
 
 def extract_output(task: Task, audio, info, ctx: Context, features=None, synced=None):
-    """The clip's array and sidecar, not yet written: ``(values, meta, seconds spent)``."""
+    """The clip's array and sidecar, not yet written: ``(values, meta, seconds spent)``.
+
+    ``synced``: a :class:`~avalign.sync.SyncResult` to apply (``--apply-sync``): the features are
+    extracted with its offset, which the sidecar records (:func:`avalign.sync.extract_synced`, the
+    path of ``avalign sync --apply``).
+    """
     from ..api import extract
 
     t0 = time.perf_counter()
@@ -242,13 +246,18 @@ def process(task: Task, ctx: Context, writer=None):
     t0 = time.perf_counter()
     measured = None
     try:
-        measured = measure_sync(task, ctx)
+        probed = None
+        if ctx.spec.sync is not None:  # sync and decoding share one probe of the file
+            from ..media import probe
+
+            probed = probe(task.clip.source)
+        measured = measure_sync(task, ctx, info=probed)
         ts = time.perf_counter()
         sync_s = {"sync_s": round(ts - t0, 6)} if measured is not None else {}
         reason = ctx.spec.sync.rejects(measured) if measured is not None else None
         if reason is not None:
             return skipped_row(task, measured, reason, {**sync_s, "total_s": round(ts - t0, 6)})
-        audio, info = decode(task, ctx.recipe, ctx.spec.loudness)
+        audio, info = decode(task, ctx.recipe, ctx.spec.loudness, info=probed)
         t1 = time.perf_counter()
         synced = measured if measured is not None and ctx.spec.sync.apply else None
         values, meta, extract_s = extract_output(task, audio, info, ctx, synced=synced)
