@@ -1007,7 +1007,7 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
         if mono.shape[0]:
             resampler_obj.push(mono)
 
-    wav = _pcm_wav(path)
+    wav = _pcm_wav(path) if info.format == "wav" else None  # an MP4, FLAC, ... is not opened to look
     read_flac = _flac_reader(path, info) if wav is None else None  # libsndfile's header read, once
     integer_source = False  # integer PCM decodes to finite samples: no scan for NaN needed
     if wav is not None and wav.num_samples == declared and wav.sample_rate == src_rate:
