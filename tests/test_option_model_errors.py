@@ -180,6 +180,16 @@ def test_pickled_weights_are_refused_in_one_line(wav, tmp_path, capsys, weights)
     assert pickled.read_bytes() == before
 
 
+def test_tensorflow_weights_are_refused_without_calling_them_a_pickle(wav, tmp_path, capsys):
+    model = config_dir(tmp_path / "m", "wav2vec2")
+    (model / "tf_model.h5").write_bytes(b"\x89HDF\r\n\x1a\nnot loaded")
+    code, err = run_cli(capsys, "extract", wav, "-o", tmp_path / "o.npy", "--fps", "25",
+                        "--feature", "wav2vec2", "--model", model)
+    line = one_line(err)
+    assert code == 2 and "tf_model.h5 (TensorFlow or Flax), which avalign does not load" in line
+    assert "pickle" not in line and not (tmp_path / "o.npy").exists()
+
+
 def test_pickle_beside_safetensors_is_fine():
     """Only a directory whose sole weights are a pickle is refused (the safetensors are what loads)."""
     import tempfile

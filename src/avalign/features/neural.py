@@ -54,7 +54,9 @@ def offline() -> bool:
 
 
 #: Weight files that are pickles (loading one can run code): refused, with how to convert.
-PICKLE_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack", "model.ckpt.index")
+PICKLE_WEIGHTS = ("pytorch_model.bin",)
+#: Weights of other frameworks (TensorFlow, Flax): not pickles, but not what avalign loads either.
+OTHER_WEIGHTS = ("tf_model.h5", "flax_model.msgpack", "model.ckpt.index")
 #: Seconds to wait for a TCP connection to the hub before calling it unreachable.
 HUB_TIMEOUT_S = 1.5
 _HUB_REACHABLE: dict[str, bool] = {}
@@ -123,7 +125,7 @@ def _local_files_only(name: str, local: Path | None) -> bool:
 
 
 def refuse_pickled_weights(name: str, local: Path) -> None:
-    """ModelError when a local model directory has pickled weights and no safetensors.
+    """ModelError when a local model directory has pickled (or TensorFlow/Flax) weights and no safetensors.
 
     A pickle (``pytorch_model.bin``) can run code when it is loaded; avalign
     reads only ``*.safetensors``. The message says how to convert once.
@@ -136,6 +138,11 @@ def refuse_pickled_weights(name: str, local: Path) -> None:
             f"{name}: weights are a pickle ({pickled[0]}), which avalign does not load (unpickling can run code); "
             f"convert them once, if you trust the file: python -c \"import transformers as t; "
             f"t.AutoModel.from_pretrained('{local}').save_pretrained('{local}', safe_serialization=True)\"")
+    other = sorted(p.name for p in local.iterdir() if p.name in OTHER_WEIGHTS)
+    if other:
+        raise ModelError(f"{name}: weights are {other[0]} (TensorFlow or Flax), which avalign does not load; "
+                         f"it loads model.safetensors (the PyTorch weights of the same model id, or a conversion "
+                         f"with transformers' from_pretrained(..., from_tf=True / from_flax=True))")
 
 
 def model_config(model, *, expected: tuple[str, ...], feature: str):

@@ -37,6 +37,7 @@ loaded once per extractor.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import pickle
@@ -510,9 +511,9 @@ class EncoderModel:
                 hs[-1] = m.layer_norm(h)
             return _stack_states(torch, hs, layers)[0]
 
-    @property
+    @functools.cached_property
     def _layer_kwargs(self) -> dict:
-        """Extra arguments of an encoder block call (transformers 4.x wants ``layer_head_mask``)."""
+        """Extra arguments of an encoder block call (transformers 4.x wants ``layer_head_mask``); looked up once."""
         import inspect
 
         params = inspect.signature(self.module.layers[0].forward).parameters
@@ -735,7 +736,7 @@ class WhisperWindows:
                 raise InputError(f"a whisper window holds at most 30 s ({SEGMENT_SAMPLES} samples), got {x.shape[0]}")
             if x.shape[0] < ENCODER_HOP:
                 raise InputError(f"a whisper window needs at least {ENCODER_HOP} samples, got {x.shape[0]}")
-            mel = normalise(log10_mel(x, n_mels=m.n_mels)).astype(np.float32)
+            mel = log_mel(x, n_mels=m.n_mels, scope="file")
             states = m.window_states(mel, convention=c.convention, layers=c.layers)
             out.append(states if c.layers == "all" else states[:, 0])
         return out
