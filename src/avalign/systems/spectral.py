@@ -86,6 +86,11 @@ def wav2lip_full_chunks(m: int, fps) -> int:
     return c
 
 
+def wav2lip_chunks(m: int, fps) -> int:
+    """Chunks Wav2Lip cuts from ``m`` mel frames: the full ones and the last at ``M - 16``; 0 under 16 frames."""
+    return wav2lip_full_chunks(m, fps) + 1 if m >= MEL_STEP else 0
+
+
 def wav2lip_starts(req) -> np.ndarray:
     """Mel start of every chunk, int64 ``(K,)``: ``int(i * (80./fps))`` then the last chunk at ``M - 16``."""
     m = req.frames
@@ -101,7 +106,7 @@ WAV2LIP = Preset(
     rule="chunk i = mel[:, s:s+16], s = int(i*80/fps); stop at the first overrun, last chunk = mel[:, M-16:]",
     shape="[K, 80, 16], K = ceil((M-15)*fps/80) + 1, M = 1 + n//200",
     reader=LIBROSA_07, feature=Wav2LipMel(),
-    count=lambda req: wav2lip_full_chunks(req.frames, req.fps) + 1 if req.frames >= MEL_STEP else 0,
+    count=lambda req: wav2lip_chunks(req.frames, req.fps),
     layout=mel_windows(wav2lip_starts, "shift"),
     options_spec=pad_mode("reflect"), file_name="mel_chunks.npy",
     too_short="Wav2Lip needs at least 16 mel frames (3000 samples, 187.5 ms)")
@@ -206,4 +211,4 @@ SYNCTALK_MEL = Preset(
 
 
 __all__ = ["SADTALKER", "SYNCNET", "SYNCTALK_MEL", "WAV2LIP", "WAV2LIP_SYNCNET", "start_index_25",
-           "syncnet_train_starts", "synctalk_starts", "wav2lip_full_chunks", "wav2lip_starts"]
+           "syncnet_train_starts", "synctalk_starts", "wav2lip_chunks", "wav2lip_full_chunks", "wav2lip_starts"]
