@@ -89,7 +89,11 @@ def check_shapes(weights: dict, *, source: str = "graph") -> dict:
 
 
 def read_graph(path) -> dict:
-    """The 14 weight arrays of a frozen v0.1.0 graph file, validated (slow path: parses the ``.pb``)."""
+    """The 14 weight arrays of a frozen v0.1.0 graph file, validated (slow path: parses the ``.pb``).
+
+    The declared shapes and dtypes are checked (:func:`check_shapes`) before any tensor is read;
+    the arrays then have exactly those.
+    """
     path = Path(path)
     with _open(path) as f:
         data = f.read()
@@ -99,7 +103,6 @@ def read_graph(path) -> dict:
         weights = _constants(memoryview(data), path)
     except graphdef.GraphError as exc:
         raise ModelError(f"{path}: not a readable TensorFlow graph ({exc}); is the file truncated?") from None
-    check_shapes(weights, source=str(path))
     return weights
 
 
