@@ -3,7 +3,8 @@ and against a plain loop over the Python API (``avalign.extract`` + ``avalign.st
 
 Default: 200 clips of 10 s (16 kHz WAV, speech-like) with the wav2lip preset; the contenders alternate
 and each figure is the minimum of ``--repeat`` runs. ``--cli`` also times the whole command
-(``/usr/bin/time -v avalign batch ...``: wall, CPU, peak RSS of the driver). Small dev run::
+(``/usr/bin/time -v avalign batch ...``: wall, CPU, peak RSS of the largest process: the driver or
+a worker). Small dev run::
 
     python3 bench/bench_batch.py --clips 20 --seconds 2 --repeat 1
     python3 bench/bench_batch.py --clips 200 --seconds 10 --repeat 5 --cli
@@ -50,7 +51,8 @@ def batch(src: Path, out: Path, preset: str, workers: int) -> float:
 
 
 def whole_command(src: Path, out: Path, preset: str, workers: int) -> tuple[float, float, float]:
-    """(wall s, user+sys CPU s of the driver and its workers, driver's peak RSS MiB) of ``avalign batch``."""
+    """(wall s, user+sys CPU s of the driver and its workers, peak RSS MiB of the largest of those processes)
+    of ``avalign batch``."""
     shutil.rmtree(out, ignore_errors=True)
     return time_v(python("from avalign.cli import run; run()") + [
         "batch", str(src), "-o", str(out), "--preset", preset, "--fps", "25", "--workers", str(workers), "-q"])
@@ -97,7 +99,7 @@ def main() -> None:
             for w in counts:
                 wall, cpu, rss = min(runs[w])
                 print(f"/usr/bin/time -v avalign batch --workers {w:<2d}: wall {wall:5.2f} s  CPU {cpu:5.2f} s  "
-                      f"driver peak RSS {rss:.0f} MiB  {args.clips / wall * 60:7.0f} clips/min  speed-up vs 1 worker "
+                      f"largest process peak RSS {rss:.0f} MiB  {args.clips / wall * 60:7.0f} clips/min  speed-up vs 1 worker "
                       f"x{min(runs[counts[0]])[0] / wall:.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -23,10 +23,8 @@ with ``python -c "import numpy"`` as the floor.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +34,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers.media_files import write_audio  # noqa: E402
+from speech import speech_wav, tiled_speech  # noqa: E402
+from timev import best_in_process  # noqa: E402
 
 
 def generate(workdir: Path, minutes: float) -> dict:
@@ -48,12 +48,8 @@ def generate(workdir: Path, minutes: float) -> dict:
              ("16k.wav", "16k.flac", "44k.flac", "44k.m4a", "48k.opus")}
     if all(p.is_file() for p in names.values()):
         return names
-    workdir.mkdir(parents=True, exist_ok=True)
-    real = os.environ.get("AVALIGN_REAL_DATA", str(ROOT.parent / "shared" / "data" / "real"))
-    x = np.concatenate([media.load_audio(p, 16000).samples for p in sorted(glob.glob(os.path.join(real, "*.wav")))])
-    n = int(minutes * 60 * 16000)
-    x = np.tile(x, -(-n // x.size))[:n]
-    soundfile.write(names["16k.wav"], x, 16000, subtype="PCM_16")
+    x = tiled_speech(minutes)
+    speech_wav(minutes, workdir, x)
     soundfile.write(names["16k.flac"], x, 16000, subtype="PCM_16")
     soundfile.write(names["44k.flac"], media.resample(x, orig_sr=16000, target_sr=44100), 44100, subtype="PCM_16")
     for key, codec, fmt, rate, rate_bits in (("44k.m4a", "aac", "ipod", 44100, 128000),
@@ -61,22 +57,6 @@ def generate(workdir: Path, minutes: float) -> dict:
         write_audio(names[key], media.resample(x, orig_sr=16000, target_sr=rate), rate, codec, container=fmt,
                     bit_rate=rate_bits)
     return names
-
-
-def best_of(fns: dict, repeat: int) -> dict:
-    """name -> (min wall s, min CPU s, last output), the functions alternating."""
-    best = {k: [float("inf"), float("inf"), None] for k in fns}
-    for _ in range(repeat):
-        for k, fn in fns.items():
-            t0, c0 = time.perf_counter(), time.process_time()
-            try:
-                y = fn()
-            except Exception as exc:  # librosa without an AAC/Opus reader
-                best[k] = [None, None, f"{type(exc).__name__}: {str(exc)[:80]}"]
-                continue
-            w, c = time.perf_counter() - t0, time.process_time() - c0
-            best[k] = [min(best[k][0], w), min(best[k][1], c), y]
-    return best
 
 
 def whole(files: dict, audio_s: float, repeat: int) -> int:
@@ -124,7 +104,7 @@ def main(argv=None) -> int:
             fns["soundfile"] = lambda: soundfile.read(path, dtype="float32")[0]
         fns["avalign16k"] = lambda: avalign.load_audio(path, 16000).samples
         fns["librosa16k"] = lambda: librosa.load(path, sr=16000)[0]
-        r = best_of(fns, args.repeat)
+        r = best_in_process(fns, args.repeat, catch=(Exception,))  # librosa without an AAC/Opus reader
         ours = r["avalign"]
         line = f"{key:9s} avalign {ours[0]:.3f} s (cpu {ours[1]:.3f}, {audio_s / ours[1]:.0f}x real time)"
         if native:

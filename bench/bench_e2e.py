@@ -27,10 +27,8 @@ then ``np.save``), each from a cold interpreter, as a user runs them.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,24 +38,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers.system_refs import ref_melspectrogram, ref_sadtalker, ref_syncnet, ref_wav2lip_chunks  # noqa: E402
-
-
-def speech_wav(minutes: float, workdir: Path) -> Path:
-    """10 minutes (``minutes``) of real speech: the real WAVs at 16 kHz, concatenated and tiled, int16."""
-    path = workdir / f"speech_{minutes:g}min_16k.wav"
-    if path.is_file():
-        return path
-    import soundfile
-
-    from avalign import media
-
-    real = os.environ.get("AVALIGN_REAL_DATA", str(ROOT.parent / "shared" / "data" / "real"))
-    parts = [media.load_audio(p, 16000).samples for p in sorted(glob.glob(os.path.join(real, "*.wav")))]
-    x = np.concatenate(parts)
-    n = int(minutes * 60 * 16000)
-    workdir.mkdir(parents=True, exist_ok=True)
-    soundfile.write(path, np.tile(x, -(-n // x.size))[:n], 16000, subtype="PCM_16")
-    return path
+from speech import speech_wav  # noqa: E402
+from timev import best_in_process  # noqa: E402
 
 
 def wav2lip_recipe(path: str, fps: float = 25.0) -> np.ndarray:
@@ -82,14 +64,6 @@ def syncnet_recipe(path: str) -> np.ndarray:
 
     _, audio = wavfile.read(path)
     return np.stack(ref_syncnet(audio, len(audio) // 640))
-
-
-def timed(fn, best: list) -> np.ndarray:
-    t0, c0 = time.perf_counter(), time.process_time()
-    y = fn()
-    best[0] = min(best[0], time.perf_counter() - t0)
-    best[1] = min(best[1], time.process_time() - c0)
-    return y
 
 
 PEERS = {"wav2lip": wav2lip_recipe, "sadtalker": sadtalker_recipe, "syncnet": syncnet_recipe}
@@ -143,10 +117,8 @@ def main(argv=None) -> int:
     n = avalign.probe(path).audio.num_samples
     print(f"{path}: {n / 16000:.1f} s; min of {args.repeat}, alternating; load {os.getloadavg()[0]:.1f}")
     for name, (ours, theirs) in cases.items():
-        b_ours, b_theirs = [float("inf")] * 2, [float("inf")] * 2
-        for _ in range(args.repeat):
-            y = timed(ours, b_ours)
-            ref = timed(theirs, b_theirs)
+        best = best_in_process({"ours": ours, "theirs": theirs}, args.repeat)
+        (*b_ours, y), (*b_theirs, ref) = best["ours"], best["theirs"]
         assert y.shape == ref.shape, (name, y.shape, ref.shape)
         diff = float(np.abs(y.astype(np.float64) - ref).max())
         print(f"{name:9s} avalign {b_ours[0]:.3f} s (cpu {b_ours[1]:.3f})  recipe {b_theirs[0]:.3f} s "

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -36,7 +35,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
-REAL = Path(os.environ.get("AVALIGN_REAL_DATA", ROOT.parent / "shared" / "data" / "real")) / "musetalk_eng.wav"
+
+from helpers.real import REAL  # noqa: E402
+
+ENG = REAL / "musetalk_eng.wav"  # the real 60 s English clip
 
 
 def peak_rss_gb() -> float:
@@ -49,8 +51,8 @@ def audio(minutes: float):
 
     from avalign.media import load_audio
 
-    if REAL.exists():
-        x = load_audio(REAL).samples
+    if ENG.exists():
+        x = load_audio(ENG).samples
     else:  # self-contained (e.g. on a GPU machine without the shared data)
         from avalign.synth import speech_like
 

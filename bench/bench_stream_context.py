@@ -22,7 +22,6 @@ that ``offline_chunked`` with a context covering the clip equals the full call.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -33,7 +32,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
-REAL = Path(os.environ.get("AVALIGN_REAL_DATA", ROOT.parent / "shared" / "data" / "real")) / "musetalk_eng.wav"
+
+from helpers.real import REAL  # noqa: E402
+
+ENG = REAL / "musetalk_eng.wav"  # the real 60 s English clip
 
 #: (chunk, left, right) in 20 ms encoder frames; the first is avalign.stream's default
 SETTINGS = [(10, 50, 10), (10, 25, 5), (10, 10, 2), (10, 0, 0), (25, 100, 25)]
@@ -42,10 +44,10 @@ ARCHS = [("hubert-large-ls960-ft", "hubert"), ("wav2vec2-base-960h", "wav2vec2")
 
 def speech(seconds: float) -> np.ndarray:
     n = int(seconds * 16000)
-    if REAL.exists():
+    if ENG.exists():
         from avalign.media import load_audio
 
-        x = load_audio(REAL).samples[16000 * 2:16000 * 2 + n]
+        x = load_audio(ENG).samples[16000 * 2:16000 * 2 + n]
         if len(x) == n:
             return np.asarray(x, np.float32)
     from avalign.synth import speech_like
@@ -68,7 +70,7 @@ def main() -> None:
 
     transformers.logging.set_verbosity_error()
     x = speech(args.seconds)
-    print(f"audio: {len(x) / 16000:.2f} s of {'real speech (musetalk_eng.wav)' if REAL.exists() else 'speech-like noise'}")
+    print(f"audio: {len(x) / 16000:.2f} s of {'real speech (musetalk_eng.wav)' if ENG.exists() else 'speech-like noise'}")
     with tempfile.TemporaryDirectory() as tmp:
         for (arch, kind), layers in zip(ARCHS, args.layers):
             path = ssl_models.build(arch, Path(tmp) / arch, layers=layers, seed=0)

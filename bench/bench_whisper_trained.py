@@ -39,9 +39,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import avalign  # noqa: E402
 from avalign.features import create  # noqa: E402
-from avalign.features.whisper import SEGMENT_SAMPLES, load_encoder, log10_mel, normalise  # noqa: E402
+from avalign.features.whisper import ENCODER_HOP, SEGMENT_SAMPLES, load_encoder, log10_mel, normalise  # noqa: E402
+from avalign.features.whisper import _segment_log_mel  # noqa: E402 - transformers' zero-pad to 30 s + log-mel
 from avalign.media import load_audio  # noqa: E402
 from avalign.streaming import offline_chunked  # noqa: E402
+from avalign.streaming.sources import chunk_segments  # noqa: E402
 from helpers import ct2_whisper  # noqa: E402
 from helpers.real import REAL  # noqa: E402
 
@@ -63,15 +65,15 @@ def fmt(stats) -> str:
 
 
 def padded_chunked(m, x, *, chunk, left, right):
-    """offline_chunked's windows, each zero-padded to 30 s before the log-mel (30 s encoder calls)."""
-    total = x.shape[0] // 320
+    """offline_chunked's windows (:func:`chunk_segments`), each zero-padded to 30 s before the log-mel as
+    transformers' extractor pads (``_segment_log_mel``; 30 s encoder calls)."""
+    total = x.shape[0] // ENCODER_HOP
     out = []
     for a in range(0, total, chunk):
-        first = max(a - left, 0)
-        stop = min((a + chunk + right) * 320, x.shape[0])
-        w = np.zeros(SEGMENT_SAMPLES, np.float32)
-        w[:stop - first * 320] = x[first * 320:stop]
-        states = m.states(normalise(log10_mel(w))[None].astype(np.float32), layers="all")[0]
+        first, _, start, stop = (int(v) for v in chunk_segments(a, chunk=chunk, left=left, right=right,
+                                                                hop=ENCODER_HOP, window=ENCODER_HOP))
+        mel = _segment_log_mel(x[start:stop], n_mels=m.n_mels)
+        states = m.states(mel[None].astype(np.float32), layers="all")[0]
         out.append(states[a - first:min(a + chunk, total) - first])
     return np.concatenate(out)
 

@@ -3,12 +3,13 @@
 Truncations of WAV, FLAC, MP4 (index last and first), MKV and M4A at many offsets, byte flips, lying
 headers (WAV's RIFF and data sizes and fmt fields, RF64's ds64, Wave64, FLAC's STREAMINFO, MP4's mdhd/stts,
 Matroska's DURATION tag), empty files, directories, a FIFO, text. Each goes through ``extract``, ``probe``,
-``check`` and ``batch`` in a subprocess with a timeout (a driver loops over the cases calling the CLI's
-``main`` so that start-up is paid once; an alarm catches a hang per case, the subprocess timeout a hang in C).
+``check`` and ``batch`` in a subprocess with a timeout (:func:`helpers.limited.run_cases` loops over the cases
+calling the CLI's ``main`` so that start-up is paid once; an alarm catches a hang per case, the subprocess
+timeout a hang in C).
 
 Asserted for every case: exit code 0 or 2 (never 1, the internal-error code; batch: 0 or 1, one row per
 clip), no traceback, one line on stderr for a refusal, the input unchanged, nothing left in the output folder
-but a complete array and sidecar, and the subprocess's peak memory (``wait4``'s ``ru_maxrss``) under
+but a complete array and sidecar, and the subprocess's peak memory (its ``ru_maxrss``) under
 :data:`MEMORY_BUDGET`. Plus hypothesis over WAV header fields and CLI argument values, in-process.
 """
 
@@ -20,9 +21,6 @@ import os
 import re
 import signal
 import struct
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -30,71 +28,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from avalign import synth
+from helpers.limited import run_cases
 from helpers.media_files import remux, write_audio
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 MEMORY_BUDGET = 1536 * 1024 * 1024  # bytes: peak resident memory of one driver process
 CASE_TIMEOUT_S = 20  # a hang, caught per case by an alarm
 DRIVER_TIMEOUT_S = 240  # a hang in C code that no alarm interrupts
 #: A refusal's one line: ``avalign: error: ...``, or argparse's ``avalign extract: error: ...``.
 ERROR_LINE = re.compile(r"^avalign( [a-z]+)?: error: \S")
 
-DRIVER = r"""
-import contextlib, io, json, resource, signal, sys, traceback
-from avalign.cli import main
 
-class Hang(BaseException):
-    pass
-
-def on_alarm(*_):
-    raise Hang()
-
-signal.signal(signal.SIGALRM, on_alarm)
-cases, results, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3])
-with open(cases) as fh, open(results, "w") as res:
-    for i, argv in enumerate(json.load(fh)):
-        out, err = io.StringIO(), io.StringIO()
-        signal.alarm(timeout)
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                try:
-                    rc = main(argv)
-                except SystemExit as exc:  # argparse
-                    rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-        except Hang:
-            rc = "hang"
-        except BaseException:
-            rc = "crash"
-            err.write(traceback.format_exc())
-        finally:
-            signal.alarm(0)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        res.write(json.dumps({"i": i, "rc": rc, "err": err.getvalue(), "peak": peak}) + "\n")
-        res.flush()
-"""
-
-
-def run_driver(tmp: Path, cases: list[list[str]]) -> tuple[list[dict], int]:
+def run_driver(cases: list[list]) -> tuple[list[dict], int]:
     """Run ``cases`` (argv lists) through the CLI in one subprocess; (results, peak bytes of that process)."""
-    cases_file, results_file = tmp / "cases.json", tmp / "results.jsonl"
-    cases_file.write_text(json.dumps([[str(a) for a in c] for c in cases]))
-    env = dict(os.environ, PYTHONPATH=str(SRC))
-    env.pop("AVALIGN_DEBUG", None)
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(cases_file), str(results_file), str(CASE_TIMEOUT_S)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    timer = threading.Timer(DRIVER_TIMEOUT_S, proc.kill)
-    timer.start()
-    try:
-        stderr = proc.stderr.read().decode(errors="replace")
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    done = [json.loads(line) for line in results_file.read_text().splitlines()] if results_file.exists() else []
-    assert proc.returncode == 0 and len(done) == len(cases), (
-        f"driver exit {proc.returncode} after {len(done)} of {len(cases)} cases; next: "
-        f"{cases[len(done)] if len(done) < len(cases) else None}; stderr: {stderr[-2000:]}")
-    return done, usage.ru_maxrss * 1024
+    return run_cases(cases, timeout=DRIVER_TIMEOUT_S, limit=None, alarm=CASE_TIMEOUT_S)
 
 
 # ---------------------------------------------------------------------------
@@ -314,10 +260,10 @@ def test_hostile_corpus_extract_probe_check(corpus, tmp_path):
         out.mkdir(parents=True)
         cases.append(["extract", *args, "-o", out / "o.npy", "-q"])
         what.append(("extract args", " ".join(map(str, args)), out))
-    results, peak = run_driver(tmp_path, cases)
+    results, peak = run_driver(cases)
     failures = []
     for (cmd, name, out), res in zip(what, results):
-        rc, err = res["rc"], res["err"]
+        rc, err = res["rc"], res["stderr"]
         lines = err.strip().splitlines()
         problems = []
         if rc not in (0, 1, 2) or (rc == 1 and cmd != "check" and cmd != "check as features"):
@@ -361,8 +307,8 @@ def test_hostile_corpus_batch(corpus, tmp_path):
     """The whole corpus as one batch: one row per clip, errors as rows (exit 1), no orphan or temp file."""
     root, files, _, _ = corpus
     out = tmp_path / "batch"
-    results, peak = run_driver(tmp_path, [["batch", root / "corpus", "-o", out, "-q"]])
-    rc, err = results[0]["rc"], results[0]["err"]
+    results, peak = run_driver([["batch", root / "corpus", "-o", out, "-q"]])
+    rc, err = results[0]["rc"], results[0]["stderr"]
     assert rc in (0, 1) and "Traceback" not in err and "internal error" not in err, (rc, err[-2000:])
     manifest = next(out.rglob("manifest.jsonl"))
     rows = {}

@@ -17,27 +17,11 @@ from avalign.media import Audio, resample
 from avalign.streaming import read_chunks, write_chunk
 from avalign.streaming.chunks import read_all
 from avalign.timing import num_frames_for_duration
+from helpers.streams import feed, packets as packet_bounds
 
 RNG = np.random.default_rng(7)
 SPEECH = (RNG.standard_normal(16000 * 2) * 0.1).astype(np.float32)
 FPS = [25, "30000/1001", 60]
-
-
-def cuts(n: int, sizes) -> list[int]:
-    """Packet boundaries from a list of sizes (cycled) covering ``n`` samples."""
-    out, i, k = [0], 0, 0
-    while i < n:
-        i = min(n, i + sizes[k % len(sizes)])
-        out.append(i)
-        k += 1
-    return out
-
-
-def run(s, x, sizes):
-    b = cuts(len(x), sizes)
-    parts = [s.push(x[a:c]) for a, c in zip(b[:-1], b[1:])]
-    parts.append(s.flush())
-    return np.concatenate(parts)
 
 
 def offline(x, preset=None, **kw):
@@ -53,7 +37,7 @@ FAST = settings(max_examples=12, deadline=None, suppress_health_check=[HealthChe
 @given(n=lengths, sizes=packets, fps=st.sampled_from(FPS))
 def test_wav2lip_stream_equals_offline(n, sizes, fps):
     x = SPEECH[:n]
-    got = run(avalign.stream("wav2lip", fps=fps), x, sizes)
+    got = feed(avalign.stream("wav2lip", fps=fps), x, sizes)
     want = offline(x, "wav2lip", fps=fps)
     assert got.shape == want.shape and np.array_equal(got, want)
 
@@ -62,7 +46,7 @@ def test_wav2lip_stream_equals_offline(n, sizes, fps):
 @given(n=lengths, sizes=packets, name=st.sampled_from(["sadtalker", "syncnet", "synctalk-mel"]))
 def test_fixed_rate_presets_stream_equal_offline(n, sizes, name):
     x = SPEECH[:max(n, 3840)]  # syncnet's first window needs 6 frames of 25 fps audio
-    got = run(avalign.stream(name), x, sizes)
+    got = feed(avalign.stream(name), x, sizes)
     want = offline(x, name)
     assert got.shape == want.shape and np.array_equal(got, want)
 
@@ -76,7 +60,7 @@ def test_fixed_rate_presets_stream_equal_offline(n, sizes, name):
 def test_feature_stream_equals_offline(n, sizes, fps, kind):
     x = SPEECH[:n]
     s = avalign.stream(fps=fps, **kind)
-    got = run(s, x, sizes)
+    got = feed(s, x, sizes)
     want = offline(x, fps=fps, **kind)
     assert got.shape == want.shape and np.array_equal(got, want)
     # the count is the offline formula: floor(duration * fps)
@@ -94,7 +78,7 @@ def test_one_sample_packets_and_int16():
 def test_resampled_stream_equals_offline_soxr(rate):
     """soxr's stream gives the offline soxr result bit for bit, so the rows are offline's on the resampled audio."""
     x = (RNG.standard_normal(rate * 2) * 0.1).astype(np.float32)
-    got = run(avalign.stream(feature="mel", fps=25, sample_rate_in=rate), x, [317, 2000, 1])
+    got = feed(avalign.stream(feature="mel", fps=25, sample_rate_in=rate), x, [317, 2000, 1])
     y = resample(x, orig_sr=rate, target_sr=16000)
     assert np.array_equal(got, offline(y, feature="mel", fps=25))
 
@@ -106,9 +90,8 @@ def test_rows_come_at_their_release_point_never_earlier_or_later(kw):
     """Row i comes with the first push whose audio reaches the end of frame i plus the stated look-ahead."""
     s = avalign.stream(**kw)
     x = SPEECH[:12000]
-    b = cuts(len(x), [1, 37, 5, 211, 2, 640, 19])
     sr, fps = s.sample_rate, s.fps
-    for a, c in zip(b[:-1], b[1:]):
+    for a, c in packet_bounds(len(x), [1, 37, 5, 211, 2, 640, 19]):
         before = s.frames_emitted
         s.push(x[a:c])
         for i in range(before, s.frames_emitted):  # returned now: due by c, not yet due at a
@@ -223,7 +206,7 @@ def test_rad_nerf_stream_equals_preset_and_restated_loop():
     n = 130 * 320 + 200
     x = ssl_models.speech(n / 16000, offset=7)
     s = avalign.stream("rad-nerf-stream", model=d)
-    got = run(s, x, [320, 1, 4000, 77])
+    got = feed(s, x, [320, 1, 4000, 77])
     assert np.array_equal(got, offline(x, "rad-nerf", model=d))
     fe, model = hf("xlsr-53-esperanto", "AutoModelForCTC")
     np.testing.assert_allclose(got, _rad_nerf_reference(x, fe, model), rtol=0, atol=1e-4)
@@ -239,7 +222,7 @@ def test_chunked_hubert_stream_equals_offline_chunked():
     d = str(ssl_models.model_dirs()["hubert-large-ls960-ft"])
     x = ssl_models.speech(1.3, offset=3)
     s = avalign.stream(feature="hubert", model=d, fps=25, chunk=10, left=20, right=5, method="linear")
-    got = run(s, x, [320, 3, 2000])
+    got = feed(s, x, [320, 3, 2000])
     ex = create("hubert", model=d)
     frames = offline_chunked(ex, x, chunk=10, left=20, right=5)
     want = avalign.align(Features(frames, ex.grid(len(x))), fps=25, duration=Fraction(len(x), 16000),
