@@ -119,14 +119,11 @@ def _group_size(src: FrameGrid, dst: FrameGrid, k: int | None) -> int:
 def _check_budget(vals: np.ndarray, n: int, *, method: str, group: int, window: int | None) -> None:
     """Refuse (BudgetError) an alignment whose output and temporaries, estimated from the shapes, exceed the
     memory budget: ``N x group x window`` rows of ``vals``' row size, and int64 indices of as many rows."""
-    width = 1
-    for d in vals.shape[1:]:
-        width *= int(d)
     w = int(window) if window else 1
     rows = int(n) * max(int(group), 1) * w
     # the rows (twice: a gather then its contiguous copy), their int64 indices, the float64 times of N frames
-    needed = 2 * budget.nbytes(rows, width, itemsize=vals.dtype.itemsize) + budget.nbytes(rows, itemsize=8) \
-        + budget.nbytes(n, itemsize=32)
+    needed = 2 * budget.nbytes(rows, *vals.shape[1:], itemsize=vals.dtype.itemsize) \
+        + budget.nbytes(rows, itemsize=8) + budget.nbytes(n, itemsize=32)
     shape = " x ".join(str(x) for x in (*([group] if group > 1 else []), *([w] if window else []), *vals.shape[1:]))
     budget.check(needed, f"{n} video frames x {shape or 1} {vals.dtype}, method {method}")
 
@@ -179,8 +176,8 @@ def align(features: Features, *, fps=None, num_frames: int | None = None, method
     if edge is None:
         edge = "clamp" if method in ("interval", "linear") else "zeros"
     n = dst.num_frames
-    _check_budget(vals, n, method=method, group=_group_size(src, dst, k) if method in ("stack", "pool") else 1,
-                  window=window)
+    g = _group_size(src, dst, k) if method in ("stack", "pool") else 1
+    _check_budget(vals, n, method=method, group=g, window=window)
     centres: np.ndarray
     if method == "interval":
         if vals.shape[0] == 0:
@@ -196,7 +193,6 @@ def align(features: Features, *, fps=None, num_frames: int | None = None, method
         rows = stretch(vals, n)
         centres = np.arange(n, dtype=np.int64)
     elif method in ("stack", "pool"):
-        g = _group_size(src, dst, k)
         idx = np.arange(n, dtype=np.int64)[:, None] * g + np.arange(g)[None, :]
         stacked = take(vals, idx, edge=edge)
         rows = stacked.mean(axis=1).astype(vals.dtype) if method == "pool" else stacked
