@@ -88,7 +88,8 @@ def normalise(audio, target: float):
         pyln = pyloudnorm()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            y = pyln.normalize.loudness(audio.samples, measured, float(target))
+            # float64 in: the gain is applied in float64 on numpy 1 as on 2 (NEP 50 would keep float32 x float64)
+            y = pyln.normalize.loudness(audio.samples.astype(np.float64), measured, float(target))
         record.update(applied=True, gain_db=float(target) - measured,
                       peak=float(np.max(np.abs(y))) if len(y) else 0.0)
         x = np.asarray(y, dtype=np.float32)

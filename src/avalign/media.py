@@ -1,8 +1,9 @@
 """Probe media files and decode their audio onto the video's clock.
 
 PyAV (FFmpeg's libraries) demuxes and decodes; plain PCM WAV files are read
-directly (the samples and the probe FFmpeg would give, without importing PyAV:
-:func:`_pcm_wav`); soxr resamples (resampy's ``kaiser_best`` on request, which
+directly and native FLAC files through libsndfile (the samples and the probe
+FFmpeg would give, without importing PyAV: :func:`_pcm_wav`, :func:`_native_flac`);
+soxr resamples (resampy's ``kaiser_best`` on request, which
 librosa < 0.10 used).
 
 The reference clock is the video's: time 0 is the presentation time of the
@@ -1062,8 +1063,6 @@ def load_audio(path, sample_rate: int | None = 16000, *, channel: int | str = "m
     start = Fraction(0)
     if clock == "video" and info.video is not None:
         start = audio_start - info.video.start_time
-    elif clock not in ("video", "audio"):
-        raise InputError(f"bad clock {clock!r}: expected 'video' or 'audio'")
     meta = {
         "source": os.fspath(path), "source_sample_rate": src_rate, "channels": info.audio.channels,
         "mixdown": channel if info.audio.channels > 1 else None, "resampler": resampler if src_rate != target else None,
@@ -1105,6 +1104,4 @@ def _missing_samples(audio: AudioInfo, n_decoded: int, *, stream_frame_size: int
     tolerance = -(-2 * audio.sample_rate // 1000)
     if audio.declared_by == "tag":
         tolerance += int(stream_frame_size or 0)
-    if short <= tolerance:
-        return 0
-    return max(short, 0)
+    return 0 if short <= tolerance else short

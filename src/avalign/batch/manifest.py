@@ -117,7 +117,8 @@ class Manifest:
         Returns
         -------
         (statuses, errors)
-            ``id -> status`` of every row, and the error rows (complete) in file order.
+            ``id -> status`` of every row, and the rows that are not ``ok`` (errors and sync-skipped
+            clips, complete) in file order.
         """
         if self._fh is not None:
             self._fh.close()

@@ -41,7 +41,7 @@ class Progress:
         return self.audio_s / max(self.elapsed, 1e-9)
 
     def clips_per_s(self) -> float:
-        """Finished clips (ok or error) per wall-clock second."""
+        """Finished clips (ok, error or skipped by the sync thresholds) per wall-clock second."""
         return (self.ok + self.errors + self.skipped) / max(self.elapsed, 1e-9)
 
     def postfix(self) -> str:

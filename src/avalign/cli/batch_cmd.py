@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--system-names", action="store_true",
                    help="save as OUT/<clip>/<the system's file name> (aud_hu.npy, ...) instead of OUT/<clip>.npy")
     p.add_argument("--retry-errors", action="store_true",
-                   help="recompute clips with an error row even when their file has not changed")
+                   help="recompute clips with an error (or sync-skipped) row even when their file has not changed")
     g = p.add_argument_group("sync (measure each clip's audio-video offset first; see docs/sync.md)")
     g.add_argument("--sync", choices=("onset", "syncnet"),
                    help="measure the offset per clip: offset_frames, offset_ms, confidence (+ lse_d, lse_c) in its row")
