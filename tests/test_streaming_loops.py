@@ -182,16 +182,17 @@ def test_livetalking_wav2lip_equals_its_loop_on_real_speech(ref_mel, n, sizes, o
     assert np.array_equal(got, np.concatenate([s1.push(x), s1.flush()]))
 
 
-def test_livetalking_hubert_equals_its_loop_on_real_speech():
+@pytest.mark.parametrize("l", [10, 11])  # noqa: E741 - an odd l puts the centre at 2i + l, not 2i + l - 1
+def test_livetalking_hubert_equals_its_loop_on_real_speech(l):  # noqa: E741
     pytest.importorskip("transformers")
     from test_presets_ssl import _get_hubert_from_16k_speech, hf
 
     d = str(ssl_models.model_dirs()["hubert-large-ls960-ft"])
     fe, model = hf("hubert-large-ls960-ft")
     x = speech(1.0, 12.0)  # 25 rows: two steps of 16 frames (the first gives 11)
-    s = avalign.stream("livetalking-hubert", model=d)
+    s = avalign.stream("livetalking-hubert", model=d, l=l)
     got = feed(s, x, [320, 7, 5000])
-    want = livetalking_rows(RefHubertASR(lambda w: _get_hubert_from_16k_speech(w, fe, model)), x)
+    want = livetalking_rows(RefHubertASR(lambda w: _get_hubert_from_16k_speech(w, fe, model), l=l), x)
     assert got.shape == want.shape == (math.ceil(len(x) / 640), 32, 1024)
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-4)
     assert s.lookahead == 12800
@@ -220,6 +221,29 @@ def test_livetalking_whisper_equals_its_loop_on_real_speech(tmp_path):
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-3)
     assert s.lookahead == 12800
 
+
+
+class _Indices:
+    """A stand-in extractor whose frame ``t`` holds ``t``: the rows show which frames a step selects."""
+
+    def normalise(self, x):
+        return x
+
+    def infer(self, xs):
+        return [np.arange(len(xs[0]) // 320 - 1, dtype=np.float32)[:, None]]
+
+
+@pytest.mark.parametrize("l,batch", [(11, 16), (10, 16), (7, 5), (0, 3)])  # noqa: E741
+def test_livetalking_selection_centres_on_its_formula(l, batch):  # noqa: E741
+    """LiveTalking's ``_get_sliced_feature(feats, i + l / 2, (8, 8), 2)``: centre ``int((i + l / 2) * 2)``,
+    frames ``[centre - 16, centre + 16)`` clamped; for odd ``l`` too."""
+    from avalign.streaming.loops import LiveTalkingHubert
+
+    loop = LiveTalkingHubert(_Indices(), left=l, batch=batch)
+    got = loop.call(np.zeros(loop.length, np.float32))[..., 0]
+    n = loop.length // 320 - 1
+    want = [[min(max(int((i + l / 2) * 2) + j, 0), n - 1) for j in range(-16, 16)] for i in range(batch)]
+    assert got.tolist() == want
 
 # -- Ditto, restated ------------------------------------------------------------------
 

@@ -208,6 +208,14 @@ class LiveTalkingLoop(CallLoop):
     def count(self, n: int) -> int:
         return -(-int(n) // FRAME)
 
+    def _select(self, feats: np.ndarray, *, window: tuple) -> np.ndarray:
+        """One step's rows from the buffer's 50 Hz frames ``feats`` ``(T, ...)``: frame ``i`` of the batch reads
+        frames ``[c - 2 w0, c + 2 w1)`` (clamped to ``[0, T - 1]``), ``c = int((i + left / 2) * 2) = 2 i + left``
+        (``_get_sliced_feature``); ``(batch, 2 (w0 + w1), ...)``."""
+        centre = 2 * np.arange(self.batch) + self.left
+        offs = np.arange(-2 * window[0], 2 * window[1])
+        return feats[np.clip(centre[:, None] + offs[None, :], 0, feats.shape[0] - 1)]
+
 
 class LiveTalkingMel(LiveTalkingLoop):
     """``MelASR.run_step``: Wav2Lip's mel of the buffer, 16 windows of 16 frames from ``int(left*1.6 + i*3.2)``."""
@@ -232,7 +240,8 @@ class LiveTalkingMel(LiveTalkingLoop):
 
 
 class LiveTalkingHubert(LiveTalkingLoop):
-    """``HubertASR.run_step``: HuBERT's last hidden state of the buffer, frames ``[2i - 6, 2i + 26)`` clamped."""
+    """``HubertASR.run_step``: HuBERT's last hidden state of the buffer, frames ``[2i + l - 16, 2i + l + 16)``
+    clamped (``[2i - 6, 2i + 26)`` for ``l = 10``)."""
 
     def __init__(self, extractor, *, window=(8, 8), **loop):
         super().__init__(**loop)
@@ -240,12 +249,7 @@ class LiveTalkingHubert(LiveTalkingLoop):
         self.window = (int(window[0]), int(window[1]))
 
     def call(self, x: np.ndarray) -> np.ndarray:
-        feats = self.extractor.infer([self.extractor.normalise(x)])[0]
-        n = feats.shape[0]
-        centre = 2 * (np.arange(self.batch) + self.left // 2)  # int((i + left / 2) * 2)
-        offs = np.arange(-2 * self.window[0], 2 * self.window[1])
-        idx = np.clip(centre[:, None] + offs[None, :], 0, n - 1)
-        return feats[idx]
+        return self._select(self.extractor.infer([self.extractor.normalise(x)])[0], window=self.window)
 
 
 class LiveTalkingWhisper(LiveTalkingLoop):
@@ -265,11 +269,7 @@ class LiveTalkingWhisper(LiveTalkingLoop):
         m = self.encoder
         inputs, _ = encoder_inputs(x, n_mels=m.n_mels, long="segments", norm="segment", pad="audio")
         feats = m.states(inputs[:1], convention="transformers", layers="all")[0]  # (1500, L + 1, d)
-        n = feats.shape[0]
-        centre = np.array([int((i + self.left / 2) * 2) for i in range(self.batch)])
-        offs = np.arange(-2 * self.window[0], 2 * self.window[1])
-        idx = np.clip(centre[:, None] + offs[None, :], 0, n - 1)
-        return feats[idx].reshape(self.batch, -1, feats.shape[-1])
+        return self._select(feats, window=self.window).reshape(self.batch, -1, feats.shape[-1])
 
 
 # -- Ditto -------------------------------------------------------------------------
