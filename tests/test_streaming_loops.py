@@ -288,6 +288,22 @@ def test_ditto_online_equals_its_loop_on_real_speech():
     assert s.lookahead == 3920 and s.latency == pytest.approx(0.285)
 
 
+
+@pytest.mark.parametrize("chunksize", [(3, 5, 2), (2, 4, 0), (0, 1, 3)])
+def test_ditto_online_is_the_offline_chunk_rule(chunksize):
+    """The online loop holds the offline step's chunks: ``split`` samples, ``num_f`` rows, and each chunk's
+    states ``[-2 (now + future), -2 future)`` (to the end for ``future = 0``) averaged in pairs."""
+    from avalign.streaming.loops import DittoOnline
+    from avalign.systems.steps import ChunkPairs
+
+    past, now, future = chunksize
+    loop, step = DittoOnline(None, chunksize=chunksize), ChunkPairs(context=chunksize)
+    assert loop.length == step.split == int(sum(chunksize) * 0.04 * 16000) + 80
+    assert [loop.count(n) for n in (1, 4480, 16000)] == [step.frames(n, None) for n in (1, 4480, 16000)] == [1, 8, 25]
+    states = RNG.standard_normal((2 * sum(chunksize) + 3, 4)).astype(np.float32)
+    tail = states[len(states) - 2 * (now + future):len(states) - 2 * future]
+    np.testing.assert_array_equal(step.pairs(states), (tail[0::2] + tail[1::2]) / 2)
+
 # -- release points, latency, bad input --------------------------------------------------
 
 

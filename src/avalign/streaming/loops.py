@@ -59,7 +59,6 @@ its frame; latency 285 ms.
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
@@ -276,27 +275,28 @@ class LiveTalkingWhisper(LiveTalkingLoop):
 
 
 class DittoOnline(CallLoop):
-    """Ditto's online HuBERT: chunks ``(past, now, future)`` of 40 ms frames, pairs of frames averaged."""
+    """Ditto's online HuBERT: chunks ``(past, now, future)`` of 40 ms frames, one every ``now`` frames
+    (:class:`~avalign.systems.steps.ChunkPairs`: ``split`` samples each, pairs of states averaged)."""
 
     def __init__(self, extractor, *, chunksize=(3, 5, 2)):
         super().__init__()
         past, now, future = (int(v) for v in chunksize)
         if past < 0 or future < 0 or now <= 0:
             raise InputError(f"bad Ditto chunksize {tuple(chunksize)}: (past >= 0, now > 0, future >= 0) frames")
-        self.extractor, self.chunksize = extractor, (past, now, future)
+        from ..systems.steps import ChunkPairs
+
+        self.extractor, self.chunks = extractor, ChunkPairs(context=(past, now, future))
         self.hop = now * FRAME
-        self.length = int(sum(self.chunksize) * 0.04 * 16000) + 80  # 6480 for (3, 5, 2)
+        self.length = self.chunks.split  # 6480 for (3, 5, 2)
         self.lead = past * FRAME
         self.per = now
 
     def count(self, n: int) -> int:
-        return math.ceil(int(n) / 16000 * 25)  # Ditto's num_f, float arithmetic included
+        return self.chunks.frames(n, None)  # Ditto's num_f, float arithmetic included
 
     def call(self, x: np.ndarray) -> np.ndarray:
-        _, now, future = self.chunksize
-        enc = self.extractor.infer([np.asarray(x, np.float32)])[0]  # raw samples: the ONNX model takes them as is
-        valid = enc[-(now + future) * 2:-future * 2 if future else None]
-        return valid.reshape(now, 2, -1).mean(axis=1)
+        # raw samples: the ONNX model takes them as is
+        return self.chunks.pairs(self.extractor.infer([np.asarray(x, np.float32)])[0])
 
 
 # -- factories -----------------------------------------------------------------------

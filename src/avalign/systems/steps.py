@@ -453,10 +453,18 @@ class ChunkPairs(SSLFrames):
 
     @property
     def split(self) -> int:
+        """Samples of one chunk: ``int(sum(context) * 0.04 * 16000) + 80``."""
         return int(sum(self.context) * 0.04 * 16000) + 80
 
-    def compute(self, audio, req, *, model=None, device=None) -> np.ndarray:
+    def pairs(self, states: np.ndarray) -> np.ndarray:
+        """One chunk's rows from its HuBERT states ``(S, d)`` at 50 Hz: states ``[S - 2 (own + future), S - 2 future)``
+        averaged in pairs, ``(own, d)`` at 25 Hz."""
         _past, own, future = self.context
+        valid = states[-(own + future) * 2:-future * 2 if future else None]
+        return valid.reshape(own, 2, valid.shape[-1]).mean(axis=1)
+
+    def compute(self, audio, req, *, model=None, device=None) -> np.ndarray:
+        own = self.context[1]
         split = self.split
         front = split - int(sum(self.context[1:]) * 0.04 * 16000)
         x = np.concatenate([np.zeros(front, np.float32), np.asarray(audio.samples, np.float32),
@@ -466,9 +474,7 @@ class ChunkPairs(SSLFrames):
         size = 1 if ex.group_norm else 32
         out = []
         for b in range(0, len(chunks), size):
-            for y in ex.infer(chunks[b:b + size]):
-                valid = y[-(own + future) * 2:-future * 2]
-                out.append(valid.reshape(own, 2, valid.shape[-1]).mean(axis=1))
+            out.extend(self.pairs(y) for y in ex.infer(chunks[b:b + size]))
         if not out:
             return np.zeros((0, 0), np.float32)
         return np.concatenate(out, axis=0)[:req.frames]
