@@ -285,6 +285,51 @@ def test_produced_arrays_follow_the_count(name, models):
     check()
 
 
+def _embedding_spans(p, n, fps=None):
+    """Samples behind each stretched embedding row (before the [i-2, i+2] windows), ``(rows, 2)``."""
+    req = p.request(n, fps)
+    return p.feature.span(*p.feature.positions(np.arange(req.rows), req))
+
+
+def test_sources_of_echomimic_v3_stay_inside_the_cut_audio():
+    """10 s: V = 81 rows, the audio cut to int(81/25*16000) = 51840 samples (161 conv frames, row i at frame 2i);
+    nothing past the cut is read."""
+    src = systems.get("echomimic-v3").sources(160000)
+    assert src.shape == (81, 2) and src.min() >= 0 and src.max() <= 51840
+    assert src[80].tolist() == [156 * 320, 160 * 320 + 400]  # rows 78..80 (clamped): conv frames 156..160
+
+
+def test_sources_of_hallo2_follow_its_60_s_segments():
+    """61 s: segment 1 is rows 0..1499 (2999 conv frames), segment 2 starts at sample 960000 (conv frame 3000)
+    with its own stretch; its last rows are the zero padding after the audio (1525 -> 1536 rows)."""
+    p, n = systems.get("hallo2"), 976000
+    emb = _embedding_spans(p, n)
+    assert emb.shape == (1536, 2)
+    assert emb[1499].tolist() == [2998 * 320, 2998 * 320 + 400]  # segment 1's last conv frame
+    assert emb[1500].tolist() == [960000, 960400]  # segment 2's first row: its own first conv frame
+    src = p.sources(n)
+    assert src[1502, 0] == 960000 and src[1500, 0] < 960000 < src[1500, 1]  # row 1500's window reaches back 2 rows
+    assert np.all(emb[1525:, 1] > n) and n < src[-1, 1] <= n + 11 * 640  # the 11 padded rows: past the end
+
+
+@pytest.mark.parametrize("name,n,fps,real,clean", [("memo", 16000, 30, 30, 25600), ("memo", 9777, 30, 19, 25600),
+                                                  ("float", 16100, 25, 25, 16000),
+                                                  ("float", 9777, Fraction(30000, 1001), 18, 16000)])
+def test_sources_of_padded_rows_lie_past_the_audio(name, n, fps, real, clean):
+    """memo zero-pads to whole 16-frame clips, float replicate-pads to int(T*16000/fps) samples: the rows from
+    ``real`` on are stretched from the padding and reach past the audio (explain's "after the end"), the last
+    one (nearly) wholly in it. ``clean`` samples need no padding (48 frames at 30 fps, 25 at 25): all inside."""
+    from avalign.explain import explain
+
+    p = systems.get(name)
+    emb = _embedding_spans(p, n, fps)
+    assert np.all(emb[real:, 1] > n) and emb[-1, 0] >= n - 320
+    if name == "memo":
+        assert emb.shape[0] % 16 == 0 and emb[-1, 0] >= n  # whole clips; the last row reads zeros only
+    ex = explain(p, n_samples=n, fps=fps)
+    assert ex.row(-1).pad_after > 0 and ex.padded_rows() >= emb.shape[0] - real
+    assert p.sources(clean, fps if name == "memo" else 25).max() <= clean
+
 def test_registered_with_models_and_refusals():
     for name in NAMES:
         p = systems.get(name)

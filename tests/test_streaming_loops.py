@@ -182,16 +182,17 @@ def test_livetalking_wav2lip_equals_its_loop_on_real_speech(ref_mel, n, sizes, o
     assert np.array_equal(got, np.concatenate([s1.push(x), s1.flush()]))
 
 
-def test_livetalking_hubert_equals_its_loop_on_real_speech():
+@pytest.mark.parametrize("l", [10, 11])  # noqa: E741 - an odd l puts the centre at 2i + l, not 2i + l - 1
+def test_livetalking_hubert_equals_its_loop_on_real_speech(l):  # noqa: E741
     pytest.importorskip("transformers")
     from test_presets_ssl import _get_hubert_from_16k_speech, hf
 
     d = str(ssl_models.model_dirs()["hubert-large-ls960-ft"])
     fe, model = hf("hubert-large-ls960-ft")
     x = speech(1.0, 12.0)  # 25 rows: two steps of 16 frames (the first gives 11)
-    s = avalign.stream("livetalking-hubert", model=d)
+    s = avalign.stream("livetalking-hubert", model=d, l=l)
     got = feed(s, x, [320, 7, 5000])
-    want = livetalking_rows(RefHubertASR(lambda w: _get_hubert_from_16k_speech(w, fe, model)), x)
+    want = livetalking_rows(RefHubertASR(lambda w: _get_hubert_from_16k_speech(w, fe, model), l=l), x)
     assert got.shape == want.shape == (math.ceil(len(x) / 640), 32, 1024)
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-4)
     assert s.lookahead == 12800
@@ -220,6 +221,29 @@ def test_livetalking_whisper_equals_its_loop_on_real_speech(tmp_path):
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-3)
     assert s.lookahead == 12800
 
+
+
+class _Indices:
+    """A stand-in extractor whose frame ``t`` holds ``t``: the rows show which frames a step selects."""
+
+    def normalise(self, x):
+        return x
+
+    def infer(self, xs):
+        return [np.arange(len(xs[0]) // 320 - 1, dtype=np.float32)[:, None]]
+
+
+@pytest.mark.parametrize("l,batch", [(11, 16), (10, 16), (7, 5), (0, 3)])  # noqa: E741
+def test_livetalking_selection_centres_on_its_formula(l, batch):  # noqa: E741
+    """LiveTalking's ``_get_sliced_feature(feats, i + l / 2, (8, 8), 2)``: centre ``int((i + l / 2) * 2)``,
+    frames ``[centre - 16, centre + 16)`` clamped; for odd ``l`` too."""
+    from avalign.streaming.loops import LiveTalkingHubert
+
+    loop = LiveTalkingHubert(_Indices(), left=l, batch=batch)
+    got = loop.call(np.zeros(loop.length, np.float32))[..., 0]
+    n = loop.length // 320 - 1
+    want = [[min(max(int((i + l / 2) * 2) + j, 0), n - 1) for j in range(-16, 16)] for i in range(batch)]
+    assert got.tolist() == want
 
 # -- Ditto, restated ------------------------------------------------------------------
 
@@ -263,6 +287,22 @@ def test_ditto_online_equals_its_loop_on_real_speech():
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
     assert s.lookahead == 3920 and s.latency == pytest.approx(0.285)
 
+
+
+@pytest.mark.parametrize("chunksize", [(3, 5, 2), (2, 4, 0), (0, 1, 3)])
+def test_ditto_online_is_the_offline_chunk_rule(chunksize):
+    """The online loop holds the offline step's chunks: ``split`` samples, ``num_f`` rows, and each chunk's
+    states ``[-2 (now + future), -2 future)`` (to the end for ``future = 0``) averaged in pairs."""
+    from avalign.streaming.loops import DittoOnline
+    from avalign.systems.steps import ChunkPairs
+
+    past, now, future = chunksize
+    loop, step = DittoOnline(None, chunksize=chunksize), ChunkPairs(context=chunksize)
+    assert loop.length == step.split == int(sum(chunksize) * 0.04 * 16000) + 80
+    assert [loop.count(n) for n in (1, 4480, 16000)] == [step.frames(n, None) for n in (1, 4480, 16000)] == [1, 8, 25]
+    states = RNG.standard_normal((2 * sum(chunksize) + 3, 4)).astype(np.float32)
+    tail = states[len(states) - 2 * (now + future):len(states) - 2 * future]
+    np.testing.assert_array_equal(step.pairs(states), (tail[0::2] + tail[1::2]) / 2)
 
 # -- release points, latency, bad input --------------------------------------------------
 

@@ -59,7 +59,6 @@ its frame; latency 285 ms.
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
@@ -208,6 +207,14 @@ class LiveTalkingLoop(CallLoop):
     def count(self, n: int) -> int:
         return -(-int(n) // FRAME)
 
+    def _select(self, feats: np.ndarray, *, window: tuple) -> np.ndarray:
+        """One step's rows from the buffer's 50 Hz frames ``feats`` ``(T, ...)``: frame ``i`` of the batch reads
+        frames ``[c - 2 w0, c + 2 w1)`` (clamped to ``[0, T - 1]``), ``c = int((i + left / 2) * 2) = 2 i + left``
+        (``_get_sliced_feature``); ``(batch, 2 (w0 + w1), ...)``."""
+        centre = 2 * np.arange(self.batch) + self.left
+        offs = np.arange(-2 * window[0], 2 * window[1])
+        return feats[np.clip(centre[:, None] + offs[None, :], 0, feats.shape[0] - 1)]
+
 
 class LiveTalkingMel(LiveTalkingLoop):
     """``MelASR.run_step``: Wav2Lip's mel of the buffer, 16 windows of 16 frames from ``int(left*1.6 + i*3.2)``."""
@@ -232,7 +239,8 @@ class LiveTalkingMel(LiveTalkingLoop):
 
 
 class LiveTalkingHubert(LiveTalkingLoop):
-    """``HubertASR.run_step``: HuBERT's last hidden state of the buffer, frames ``[2i - 6, 2i + 26)`` clamped."""
+    """``HubertASR.run_step``: HuBERT's last hidden state of the buffer, frames ``[2i + l - 16, 2i + l + 16)``
+    clamped (``[2i - 6, 2i + 26)`` for ``l = 10``)."""
 
     def __init__(self, extractor, *, window=(8, 8), **loop):
         super().__init__(**loop)
@@ -240,12 +248,7 @@ class LiveTalkingHubert(LiveTalkingLoop):
         self.window = (int(window[0]), int(window[1]))
 
     def call(self, x: np.ndarray) -> np.ndarray:
-        feats = self.extractor.infer([self.extractor.normalise(x)])[0]
-        n = feats.shape[0]
-        centre = 2 * (np.arange(self.batch) + self.left // 2)  # int((i + left / 2) * 2)
-        offs = np.arange(-2 * self.window[0], 2 * self.window[1])
-        idx = np.clip(centre[:, None] + offs[None, :], 0, n - 1)
-        return feats[idx]
+        return self._select(self.extractor.infer([self.extractor.normalise(x)])[0], window=self.window)
 
 
 class LiveTalkingWhisper(LiveTalkingLoop):
@@ -265,38 +268,35 @@ class LiveTalkingWhisper(LiveTalkingLoop):
         m = self.encoder
         inputs, _ = encoder_inputs(x, n_mels=m.n_mels, long="segments", norm="segment", pad="audio")
         feats = m.states(inputs[:1], convention="transformers", layers="all")[0]  # (1500, L + 1, d)
-        n = feats.shape[0]
-        centre = np.array([int((i + self.left / 2) * 2) for i in range(self.batch)])
-        offs = np.arange(-2 * self.window[0], 2 * self.window[1])
-        idx = np.clip(centre[:, None] + offs[None, :], 0, n - 1)
-        return feats[idx].reshape(self.batch, -1, feats.shape[-1])
+        return self._select(feats, window=self.window).reshape(self.batch, -1, feats.shape[-1])
 
 
 # -- Ditto -------------------------------------------------------------------------
 
 
 class DittoOnline(CallLoop):
-    """Ditto's online HuBERT: chunks ``(past, now, future)`` of 40 ms frames, pairs of frames averaged."""
+    """Ditto's online HuBERT: chunks ``(past, now, future)`` of 40 ms frames, one every ``now`` frames
+    (:class:`~avalign.systems.steps.ChunkPairs`: ``split`` samples each, pairs of states averaged)."""
 
     def __init__(self, extractor, *, chunksize=(3, 5, 2)):
         super().__init__()
         past, now, future = (int(v) for v in chunksize)
         if past < 0 or future < 0 or now <= 0:
             raise InputError(f"bad Ditto chunksize {tuple(chunksize)}: (past >= 0, now > 0, future >= 0) frames")
-        self.extractor, self.chunksize = extractor, (past, now, future)
+        from ..systems.steps import ChunkPairs
+
+        self.extractor, self.chunks = extractor, ChunkPairs(context=(past, now, future))
         self.hop = now * FRAME
-        self.length = int(sum(self.chunksize) * 0.04 * 16000) + 80  # 6480 for (3, 5, 2)
+        self.length = self.chunks.split  # 6480 for (3, 5, 2)
         self.lead = past * FRAME
         self.per = now
 
     def count(self, n: int) -> int:
-        return math.ceil(int(n) / 16000 * 25)  # Ditto's num_f, float arithmetic included
+        return self.chunks.frames(n, None)  # Ditto's num_f, float arithmetic included
 
     def call(self, x: np.ndarray) -> np.ndarray:
-        _, now, future = self.chunksize
-        enc = self.extractor.infer([np.asarray(x, np.float32)])[0]  # raw samples: the ONNX model takes them as is
-        valid = enc[-(now + future) * 2:-future * 2 if future else None]
-        return valid.reshape(now, 2, -1).mean(axis=1)
+        # raw samples: the ONNX model takes them as is
+        return self.chunks.pairs(self.extractor.infer([np.asarray(x, np.float32)])[0])
 
 
 # -- factories -----------------------------------------------------------------------

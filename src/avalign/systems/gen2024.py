@@ -18,12 +18,10 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-import numpy as np
-
 from ..errors import InputError
 from .base import Option, Preset, Reader
 from .layouts import MirrorTail, Windows
-from .steps import StretchedSSL
+from .steps import StretchCall, StretchedSSL
 
 SR = 16000
 WAV2VEC2_BASE = "facebook/wav2vec2-base-960h"
@@ -71,18 +69,14 @@ def hallo2_segments(n_samples: int, *, seconds: int = 60, fps: int = 25, clip: i
     return out
 
 
-def _zero_padded(x: np.ndarray, frames: int, fps: int) -> np.ndarray:
-    return np.concatenate([x, np.zeros(frames * (SR // fps), np.float32)]) if frames else x
+def _hallo2_calls(req):
+    return [StretchCall(a, b, b - a + pad * (SR // 25), seq + pad)
+            for a, b, seq, pad in hallo2_segments(req.n_samples)]
 
 
-def _hallo2_calls(samples, req, normalise):
-    return [(_zero_padded(normalise(samples[a:b]), pad, 25), seq + pad)
-            for a, b, seq, pad in hallo2_segments(len(samples))]
-
-
-def _memo_calls(samples, req, normalise):
-    seq, pad = padded_clips(len(samples), fps=30, clip=16)
-    return [(_zero_padded(normalise(samples), pad, 30), seq + pad)]
+def _memo_calls(req):
+    seq, pad = padded_clips(req.n_samples, fps=30, clip=16)
+    return [StretchCall(0, req.n_samples, req.n_samples + pad * (SR // 30), seq + pad)]
 
 
 HALLO2 = Preset(
@@ -218,8 +212,9 @@ def echomimic_v3_frames(n_samples: int, video_length: int = 81) -> int:
     return max(v, 0)
 
 
-def _echomimic_calls(samples, req, normalise):
-    return [(normalise(samples[:int(req.rows / 25 * SR)]), req.rows)]
+def _echomimic_calls(req):
+    cut = min(int(req.rows / 25 * SR), req.n_samples)
+    return [StretchCall(0, cut, cut, req.rows)]
 
 
 ECHOMIMIC_V3 = Preset(
@@ -247,13 +242,12 @@ def float_frames(n_samples: int, fps) -> int:
     return math.ceil(n_samples * float(fps) / SR)
 
 
-def _float_calls(samples, req, normalise):
-    x = normalise(samples)
-    t = float_frames(len(x), req.fps)
+def _float_calls(req):
+    n = req.n_samples
+    t = float_frames(n, req.fps)
     want = int(t * SR / float(req.fps))
-    if want and len(x) % want != 0:  # AudioEncoder.inference: F.pad(a, (0, want - n), mode="replicate")
-        x = np.concatenate([x, np.full(want - len(x), x[-1], np.float32)]) if want > len(x) else x[:want]
-    return [(x, t)]
+    # AudioEncoder.inference: F.pad(a, (0, want - n), mode="replicate") of the normalised audio (a cut if shorter)
+    return [StretchCall(0, n, want if want and n % want != 0 else n, t, fill="replicate")]
 
 
 FLOAT = Preset(

@@ -255,15 +255,44 @@ class StreamedLogits(SSLFrames):
 
 
 @dataclass(frozen=True)
+class StretchCall:
+    """One model call of :class:`StretchedSSL`, known without the model.
+
+    Samples ``[start, stop)`` of the audio are normalised together, then cut or padded to ``length`` samples
+    (``fill``: ``zeros``, or ``replicate`` the last sample), and the conv features of those ``length``
+    samples are stretched to ``frames`` rows. ``start`` is a whole number of conv hops (320 samples), so the
+    call's conv frame ``t`` reads audio samples ``[start + 320 t, start + 320 t + 400)`` (past ``stop``: padding).
+    """
+
+    start: int
+    stop: int
+    length: int
+    frames: int
+    fill: str = "zeros"
+
+    def __post_init__(self):
+        if self.start % SSL_HOP:
+            raise ValueError(f"stretch call starts at sample {self.start}, not a whole number of {SSL_HOP}-sample hops")
+
+    def input(self, samples: np.ndarray, normalise: Callable) -> np.ndarray:
+        """The model input, float32 ``(length,)``: ``normalise(samples[start:stop])`` cut or padded."""
+        x = normalise(samples[self.start:self.stop])
+        if self.length <= x.shape[0]:
+            return x[:self.length]
+        value = x[-1] if self.fill == "replicate" else 0.0
+        return np.concatenate([x, np.full(self.length - x.shape[0], value, np.float32)])
+
+
+@dataclass(frozen=True)
 class StretchedSSL(SSLFrames):
     """Processor normalisation of the whole clip, conv features stretched (``align_corners=True``) to the
     preset's row count before the projection and transformer (FaceFormer, Hallo, AniPortrait, EmoTalk).
 
     ``skip_embeddings`` drops hidden state 0 of ``output="layers"`` (Hallo keeps layers 1..12).
     ``length(req)``: the stretched frames when they are not the preset's rows (default ``req.rows``).
-    ``calls(samples, req, normalise)``: the model calls a system makes, ``[(model input, stretched frames)]``
-    in order, their outputs concatenated (default: the whole clip normalised, stretched to ``length``);
-    ``normalise`` is the processor normalisation, so a system that pads or cuts after it says so here.
+    ``calls(req)``: the model calls a system makes, a list of :class:`StretchCall` in order, their outputs
+    concatenated (default: the whole clip, stretched to ``length``); :meth:`compute` and :meth:`positions`
+    both follow it.
     """
 
     kind: str = "wav2vec2"
@@ -272,30 +301,46 @@ class StretchedSSL(SSLFrames):
     calls: Callable | None = None
     family: ClassVar[str] = "wav2vec2"
 
+    def plan(self, req) -> list[StretchCall]:
+        """The model calls for ``req`` (no model needed)."""
+        if self.calls is None:
+            return [StretchCall(0, req.n_samples, req.n_samples, self.rows(req))]
+        return list(self.calls(req))
+
     def compute(self, audio, req, *, model=None, device=None) -> np.ndarray:
         _too_short(audio.num_samples)
         ex = self.extractor(model, device)
-        if self.calls is None:
-            out = ex.encode_stretched(audio.samples, self.rows(req))
-        else:
-            parts = []
-            for x, k in self.calls(audio.samples, req, ex.normalise):
-                _too_short(len(x))
-                parts.append(ex.encode_stretched(x, int(k), normalized=True))
-            out = np.concatenate(parts, axis=0)
+        parts = []
+        for c in self.plan(req):
+            _too_short(c.length)
+            parts.append(ex.encode_stretched(c.input(audio.samples, ex.normalise), c.frames, normalized=True))
+        out = np.concatenate(parts, axis=0)
         return out[:, 1:] if self.skip_embeddings else out
 
     def rows(self, req) -> int:
         return req.rows if self.length is None else int(self.length(req))
 
     def positions(self, rows, req):
-        """Conv frames ``floor(p)`` and ``ceil(p)`` around each row's stretch position ``p = i (T-1)/(N-1)``."""
+        """Conv frames ``floor(p)`` and ``ceil(p)`` around each row's stretch position ``p = i (T-1)/(N-1)`` in its
+        call (row ``i`` of the call's ``N`` rows, ``T`` conv frames of its input), offset by the call's start;
+        rows outside are clamped to the first and last. Rows of padding map past the audio."""
         rows = np.asarray(rows, dtype=np.int64)
-        t = max(req.frames, 1)
-        n = self.rows(req)
-        pos = stretch_positions(t, max(n, 1))[np.clip(rows, 0, max(n - 1, 0))] if n else np.zeros(rows.shape)
-        return (np.clip(np.floor(pos), 0, t - 1).astype(np.int64),
-                np.clip(np.ceil(pos), 0, t - 1).astype(np.int64))
+        plan = self.plan(req)
+        k = np.array([max(c.frames, 0) for c in plan], np.int64)
+        total = int(k.sum())
+        if total == 0:
+            zero = np.zeros(rows.shape, np.int64)
+            return zero, zero
+        t = np.array([max(ssl_num_frames(c.length), 1) for c in plan], np.int64)
+        first_row = np.cumsum(k) - k
+        r = np.clip(rows, 0, total - 1)
+        c = np.searchsorted(first_row + k, r, side="right")
+        scale = np.where((k > 1) & (t > 1), (t - 1) / np.maximum(k - 1, 1), 0.0)
+        pos = (r - first_row[c]) * scale[c]
+        base = np.array([p.start // SSL_HOP for p in plan], np.int64)[c]
+        last = t[c] - 1
+        return (base + np.clip(np.floor(pos), 0, last).astype(np.int64),
+                base + np.clip(np.ceil(pos), 0, last).astype(np.int64))
 
 
 # ---------------------------------------------------------------------------
@@ -408,10 +453,18 @@ class ChunkPairs(SSLFrames):
 
     @property
     def split(self) -> int:
+        """Samples of one chunk: ``int(sum(context) * 0.04 * 16000) + 80``."""
         return int(sum(self.context) * 0.04 * 16000) + 80
 
-    def compute(self, audio, req, *, model=None, device=None) -> np.ndarray:
+    def pairs(self, states: np.ndarray) -> np.ndarray:
+        """One chunk's rows from its HuBERT states ``(S, d)`` at 50 Hz: states ``[S - 2 (own + future), S - 2 future)``
+        averaged in pairs, ``(own, d)`` at 25 Hz."""
         _past, own, future = self.context
+        valid = states[-(own + future) * 2:-future * 2 if future else None]
+        return valid.reshape(own, 2, valid.shape[-1]).mean(axis=1)
+
+    def compute(self, audio, req, *, model=None, device=None) -> np.ndarray:
+        own = self.context[1]
         split = self.split
         front = split - int(sum(self.context[1:]) * 0.04 * 16000)
         x = np.concatenate([np.zeros(front, np.float32), np.asarray(audio.samples, np.float32),
@@ -421,9 +474,7 @@ class ChunkPairs(SSLFrames):
         size = 1 if ex.group_norm else 32
         out = []
         for b in range(0, len(chunks), size):
-            for y in ex.infer(chunks[b:b + size]):
-                valid = y[-(own + future) * 2:-future * 2]
-                out.append(valid.reshape(own, 2, valid.shape[-1]).mean(axis=1))
+            out.extend(self.pairs(y) for y in ex.infer(chunks[b:b + size]))
         if not out:
             return np.zeros((0, 0), np.float32)
         return np.concatenate(out, axis=0)[:req.frames]
@@ -568,6 +619,6 @@ class FirstWhisperWindow(WhisperStates):
 
 
 __all__ = ["ChunkPairs", "DeepSpeechLogits", "FirstWhisperWindow", "HubertClips", "MotionWindows", "PsfMfcc",
-           "SSLFrames", "SplitStretch", "Step", "StreamedLogits", "StretchedSSL", "Wav2LipMel", "WhisperStates",
-           "ditto_starts", "hubert_clips", "joyvasa_pad", "joyvasa_plan", "rad_nerf_windows", "ssl_extractor",
-           "unitalker_rows", "unitalker_splits"]
+           "SSLFrames", "SplitStretch", "Step", "StreamedLogits", "StretchCall", "StretchedSSL", "Wav2LipMel",
+           "WhisperStates", "ditto_starts", "hubert_clips", "joyvasa_pad", "joyvasa_plan", "rad_nerf_windows",
+           "ssl_extractor", "unitalker_rows", "unitalker_splits"]
