@@ -210,3 +210,49 @@ def test_threaded_mel_equals_single_thread(monkeypatch):
     assert threads.compute_threads() == 3
     np.testing.assert_array_equal(mel.compute(x), one)
     assert one.shape == (mel.num_frames(x.shape[0]), 80)
+
+
+@pytest.mark.parametrize("kw", [dict(WAV2LIP_MEL), dict(WAV2LIP_MEL, precision="float64"), LIBROSA_MFCC,
+                                dict(n_fft=512, hop_length=128, power=2.0, level="db", top_db=80.0)])
+def test_band_by_band_order_holds_the_same_values(kw):
+    """``order="F"`` (what the Wav2Lip mel step asks for) changes the memory layout only, long signals included."""
+    x = speech_like(30.0, seed=5)  # several blocks, two threads
+    mel = Mel(**kw)
+    c, f = mel.compute(x), mel.compute(x, order="F")
+    assert c.flags.c_contiguous and f.flags.f_contiguous and f.dtype == c.dtype == np.float32
+    assert f.shape == c.shape and f.tobytes(order="C") == c.tobytes()
+    with pytest.raises(InputError, match="order"):
+        dsp.mel_spectrogram(x, filterbank=mel.filterbank(), n_fft=mel.config.n_fft, hop=mel.config.hop_length,
+                            order="A")
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(2, 3000), pad=st.integers(0, 400), pad_mode=st.sampled_from(dsp.PAD_MODES),
+       preemph=st.sampled_from([0.0, 0.97, 0.5]), dtype=st.sampled_from([np.float32, np.float64]),
+       cut=st.tuples(st.floats(0, 1), st.floats(0, 1)), seed=st.integers(0, 2**16))
+def test_each_blocks_padded_filtered_samples_equal_the_whole_padded_signal(n, pad, pad_mode, preemph, dtype, cut,
+                                                                           seed):
+    """The mel makes each block's samples on the fly; any range equals pad_centre(preemphasis(x)) bit for bit."""
+    if pad_mode == "reflect" and n <= pad + 1:
+        return  # one reflection only; shorter signals take pad_centre's np.pad route
+    x = np.random.default_rng(seed).standard_normal(n).astype(dtype)
+    whole = dsp.pad_centre(x, pad, pad_mode=pad_mode, preemph=preemph)
+    a, b = sorted(int(c * whole.shape[0]) for c in cut)
+    got = dsp._padded_range(x, a, b, pad=pad, pad_mode=pad_mode, preemph=preemph, out=np.empty(b - a + 5, dtype))
+    assert got.dtype == whole.dtype and got.tobytes() == whole[a:b].tobytes()
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40000), center=st.booleans(), pad_mode=st.sampled_from(dsp.PAD_MODES),
+       preemph=st.sampled_from([0.0, 0.97]), seed=st.integers(0, 2**16))
+def test_mel_equals_the_padded_signal_framed_whole(n, center, pad_mode, preemph, seed):
+    """mel_spectrogram (per-block samples) against the same ops on the whole padded, filtered signal."""
+    if (not center and n < 800) or (center and pad_mode == "reflect" and n < 2):
+        return
+    x = np.random.default_rng(seed).standard_normal(n).astype(np.float32)
+    fb = Mel(**WAV2LIP_MEL).filterbank()
+    got = dsp.mel_spectrogram(x, filterbank=fb, n_fft=800, hop=200, center=center, pad_mode=pad_mode,
+                              preemph=preemph, block=64)
+    y = dsp.pad_centre(x, 400, pad_mode=pad_mode, preemph=preemph) if center else dsp.preemphasis(x, preemph)
+    ref = dsp.mel_spectrogram(y, filterbank=fb, n_fft=800, hop=200, center=False, block=64)  # frames: views of y
+    assert got.shape == ref.shape and got.tobytes() == ref.tobytes()

@@ -42,3 +42,24 @@ def test_windows_inside_the_rows_take_the_direct_gather(t, f, size, n, edge, lay
     got[...] = 0  # a copy: writing it leaves the rows alone
     assert np.array_equal(values, {"c": values, "fortran": base[:, :f], "sliced": base[:, ::2],
                                    "extra": base[:, :f]}[layout])
+
+
+@settings(max_examples=60, deadline=None)
+@given(t=st.integers(20, 120), f=st.integers(1, 5), size=st.integers(1, 16), n=st.integers(16, 200),
+       edge=st.sampled_from(EDGES), fortran=st.booleans(), dtype=st.sampled_from(["float32", "float64", "int16"]),
+       seed=st.integers(0, 2**16))
+def test_a_few_windows_over_the_edges_are_rewritten_after_the_direct_gather(t, f, size, n, edge, fortran, dtype,
+                                                                             seed):
+    """SadTalker's case: most windows inside, the first and last few overrunning (at most n // 8)."""
+    rng = np.random.default_rng(seed)
+    values = (rng.standard_normal((t, f)) * 100).astype(dtype)
+    if fortran:
+        values = np.asfortranarray(values)
+    starts = rng.integers(0, t - size + 1, n)
+    k = int(rng.integers(1, n // 8 + 1))
+    where = rng.choice(n, k, replace=False)
+    starts[where] = rng.choice([-size - 2, -1, t - size + 1, t + 2], k)
+    want = take(values, starts[:, None] + np.arange(size)[None, :], edge=edge).swapaxes(1, 2)
+    got = windows_swapped(values, starts, size=size, edge=edge)
+    assert got.flags.c_contiguous and got.shape == want.shape and got.dtype == want.dtype
+    assert got.tobytes() == np.ascontiguousarray(want).tobytes()

@@ -154,10 +154,11 @@ def windows_swapped(values: np.ndarray, starts: np.ndarray, *, size: int, edge: 
     feature axis before its time axis (Wav2Lip's ``[80, 16]`` chunks); the same bytes
     either way it is built:
 
-    - every window inside 2-D rows (Wav2Lip's case): one transposed copy of the
-      rows ``(F, T)``, then each window is a strided view of it, gathered chunk by
-      chunk, on several threads for long inputs (10 minutes: about 20 ms, against
-      30-40 ms block by block on 2 cores);
+    - 2-D rows with most windows inside them (Wav2Lip, SadTalker): the rows as
+      ``(F, T)`` (no copy when ``values`` is F-ordered, as the Wav2Lip mel step
+      gives it), each window a strided view of that, gathered chunk by chunk on
+      several threads for long inputs; the few windows that overrun the rows are
+      then rewritten with the edge policy (10 minutes: about 20 ms on 2 cores);
     - otherwise block by block, so that each block's gather (with the edge policy)
       and transposition happen in cache.
     """
@@ -165,10 +166,15 @@ def windows_swapped(values: np.ndarray, starts: np.ndarray, *, size: int, edge: 
     if values.ndim < 2:
         raise InputError("windows_swapped needs values with a feature axis, shape (T, F, ...)")
     t = values.shape[0]
-    if values.ndim == 2 and starts.size and starts.min() >= 0 and starts.max() <= t - size:
-        return _gather_inside(values, starts, size)
-    out = np.empty((starts.shape[0], values.shape[1], size) + values.shape[2:], values.dtype)
     offsets = np.arange(size, dtype=np.int64)[None, :]
+    if values.ndim == 2 and starts.size and t >= size:
+        outside = np.nonzero((starts < 0) | (starts > t - size))[0]
+        if outside.size <= starts.size // 8:
+            out = _gather_inside(values, np.clip(starts, 0, t - size), size)
+            if outside.size:
+                out[outside] = take(values, starts[outside, None] + offsets, edge=edge).swapaxes(1, 2)
+            return out
+    out = np.empty((starts.shape[0], values.shape[1], size) + values.shape[2:], values.dtype)
     for i in range(0, starts.shape[0], SWAP_BLOCK):
         block = take(values, starts[i:i + SWAP_BLOCK, None] + offsets, edge=edge)
         out[i:i + block.shape[0]] = block.swapaxes(1, 2)
@@ -176,23 +182,33 @@ def windows_swapped(values: np.ndarray, starts: np.ndarray, *, size: int, edge: 
 
 
 def _gather_inside(values: np.ndarray, starts: np.ndarray, size: int) -> np.ndarray:
-    """:func:`windows_swapped` when ``0 <= starts <= T - size``: ``(N, F, size)`` from a ``(F, T)`` copy."""
+    """:func:`windows_swapped` when ``0 <= starts <= T - size``: ``(N, F, size)`` from the rows as ``(F, T)``.
+
+    Each window's ``size`` consecutive values of one feature are moved as one
+    opaque item (a void dtype of ``size * itemsize`` bytes), which numpy copies
+    faster than ``size`` separate floats.
+    """
     t, f = values.shape
-    rt = np.empty((f, t), values.dtype)
+    if values.T.flags.c_contiguous:
+        rt = values.T
+    else:
+        rt = np.empty((f, t), values.dtype)
 
-    def transpose(a: int, b: int) -> None:
-        rt[:, a:b] = values[a:b].T
+        def transpose(a: int, b: int) -> None:
+            rt[:, a:b] = values[a:b].T
 
-    run_parts(transpose, t, min_part=GATHER_PART // max(f, 1))
+        run_parts(transpose, t, min_part=GATHER_PART // max(f, 1))
     item = rt.itemsize
-    view = np.lib.stride_tricks.as_strided(rt, shape=(t - size + 1, f, size), strides=(item, rt.strides[0], item),
-                                           writeable=False)  # view[s] = rt[:, s:s + size]
+    run = np.dtype((np.void, size * item))
+    # view[s, k] = rt[k, s:s + size], as one item
+    view = np.ndarray((t - size + 1, f), dtype=run, buffer=rt, strides=(item, rt.strides[0]))
     out = np.empty((starts.shape[0], f, size), values.dtype)
+    flat = out.view(run).reshape(starts.shape[0], f)
 
     def gather(a: int, b: int) -> None:
         for c in range(a, b, GATHER_CHUNK):
             d = min(c + GATHER_CHUNK, b)
-            out[c:d] = view[starts[c:d]]
+            flat[c:d] = view[starts[c:d]]
 
     run_parts(gather, starts.shape[0], min_part=GATHER_PART // max(f * size, 1))
     return out

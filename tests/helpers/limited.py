@@ -59,6 +59,11 @@ with open(cases_file) as fh, open(results_file, "w") as res:
             os.environ.clear()
             os.environ.update(saved)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        try:  # this process's own high-water mark: ru_maxrss also counts the parent's image it was forked from
+            with open("/proc/self/status") as fh:
+                peak = next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmHWM:"))
+        except (OSError, StopIteration):
+            pass
         res.write(json.dumps({"rc": rc, "stdout": out.getvalue(), "stderr": err.getvalue(), "peak": peak}) + "\n")
         res.flush()
 """

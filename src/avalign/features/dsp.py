@@ -138,6 +138,40 @@ def pad_centre(x: np.ndarray, pad: int, *, pad_mode: str = "constant", preemph: 
     return out
 
 
+def _padded_range(x: np.ndarray, a: int, b: int, *, pad: int, pad_mode: str, preemph: float,
+                  out: np.ndarray) -> np.ndarray:
+    """Samples ``[a, b)`` of ``pad_centre(preemphasis(x, preemph), pad, pad_mode=pad_mode)``, the same bits,
+    written to ``out[:b - a]`` (returned). ``reflect`` needs ``len(x) > pad + 1`` (one reflection)."""
+    n = x.shape[0]
+    seg = out[:b - a]
+    c = x.dtype.type(preemph)
+    lo, hi = max(a - pad, 0), min(b - pad, n)  # source samples inside the range
+    if lo < hi:
+        dst = seg[lo + pad - a:hi + pad - a]
+        if not preemph:
+            dst[:] = x[lo:hi]
+        else:
+            first = max(lo, 1)
+            if lo == 0:
+                dst[0] = x[0]
+            np.multiply(x[first - 1:hi - 1], c, out=dst[first - lo:])
+            np.subtract(x[first:hi], dst[first - lo:], out=dst[first - lo:])
+    for p0, p1 in ((a, min(b, pad)), (max(a, pad + n), b)):  # the pads, first and last blocks only
+        if p0 >= p1:
+            continue
+        if pad_mode == "constant":
+            seg[p0 - a:p1 - a] = 0
+            continue
+        j = np.arange(p0 - pad, p1 - pad)
+        j = np.where(j < 0, -j, 2 * (n - 1) - j)  # mirrored without repeating the edge sample (np.pad)
+        v = x[j]
+        if preemph:
+            inner = j > 0
+            v[inner] = x[j[inner]] - x[j[inner] - 1] * c
+        seg[p0 - a:p1 - a] = v
+    return seg
+
+
 def _framed(x: np.ndarray, *, n_fft: int, hop: int, center: bool, pad_mode: str,
             preemph: float = 0.0) -> np.ndarray:
     if center:
@@ -188,7 +222,7 @@ def _magnitude(spec: np.ndarray, power: float) -> np.ndarray:
 def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: int, win_length: int | None = None,
                     window: str = "hann", center: bool = True, pad_mode: str = "constant", power: float = 1.0,
                     preemph: float = 0.0, dtype=np.float32, block: int = BLOCK_FRAMES,
-                    workers: int | None = None) -> np.ndarray:
+                    workers: int | None = None, order: str = "C") -> np.ndarray:
     """Mel-filtered magnitude (``power`` 1) or power (2) spectrogram, shape ``(T, n_mels)``.
 
     Equals ``|STFT(preemphasis(x, preemph))|**power @ filterbank`` with librosa's framing, computed
@@ -207,26 +241,46 @@ def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: i
         Frames per block (bounds the temporaries).
     workers : int, optional
         ``scipy.fft`` workers per block; default :data:`FFT_WORKERS`.
+    order : {"C", "F"}
+        Memory layout of the result: ``F`` stores it band by band (``out.T`` is
+        C-contiguous ``(n_mels, T)``), the layout of Wav2Lip's ``[80, 16]`` windows.
     """
+    if order not in ("C", "F"):
+        raise InputError(f"bad order {order!r}; expected 'C' or 'F'")
     dtype = np.dtype(dtype)
     x = np.asarray(x, dtype=dtype)
     t_expected = stft_num_frames(x.shape[0], n_fft=n_fft, hop=hop, center=center)
     budget.check(budget.nbytes(t_expected, filterbank.shape[1], itemsize=dtype.itemsize)
                  + budget.nbytes(min(block, max(t_expected, 1)), n_fft + n_fft // 2 + 1, itemsize=2 * dtype.itemsize),
                  f"{t_expected} frames x {filterbank.shape[1]} mels x {dtype}, blocks of {block} x {n_fft} samples")
-    frames = _framed(x, n_fft=n_fft, hop=hop, center=center, pad_mode=pad_mode, preemph=preemph)
+    pad = n_fft // 2 if center else 0
+    if (preemph or center) and not (center and pad_mode == "reflect" and x.shape[0] <= pad + 1):
+        frames = None  # each block's padded, filtered samples are made in cache (_padded_range), not all at once
+        if pad_mode not in PAD_MODES:
+            raise InputError(f"bad pad_mode {pad_mode!r}; expected one of {', '.join(PAD_MODES)}")
+        t = stft_num_frames(x.shape[0] + 2 * pad, n_fft=n_fft, hop=hop, center=False)
+        if t <= 0:
+            raise InputError(f"{x.shape[0] + 2 * pad} samples are too few for an STFT of n_fft={n_fft}")
+    else:  # no filter and no pad (frames are views of x), or a signal shorter than the reflect pad
+        frames = _framed(x, n_fft=n_fft, hop=hop, center=center, pad_mode=pad_mode, preemph=preemph)
+        t = frames.shape[0]
     w = get_window(window, win_length or n_fft, n_fft).astype(dtype)
     lo, hi = _used_bins(filterbank)
     project = filter_projection(filterbank[lo:hi], dtype=dtype)
-    t = frames.shape[0]
-    out = np.empty((t, filterbank.shape[1]), dtype=dtype)
+    out = np.empty((t, filterbank.shape[1]), dtype=dtype, order=order)
 
     def run(start: int, stop: int) -> None:
         buf = np.empty((min(block, stop - start), n_fft), dtype=dtype)
         mag = np.empty((hi - lo, min(block, stop - start)), dtype=dtype)  # bins x frames, as the product reads
+        seg = None if frames is not None else np.empty((min(block, stop - start) - 1) * hop + n_fft, dtype=dtype)
         for i in range(start, stop, block):
-            f = frames[i:min(i + block, stop)]
-            n = f.shape[0]
+            n = min(i + block, stop) - i
+            if frames is None:
+                a, b = i * hop, (i + n - 1) * hop + n_fft
+                f = frame(_padded_range(x, a, b, pad=pad, pad_mode=pad_mode, preemph=preemph, out=seg),
+                          frame_length=n_fft, hop=hop)
+            else:
+                f = frames[i:i + n]
             np.multiply(f, w, out=buf[:n])
             # transforming the transposed view returns bins x frames, C-ordered: no transposed copies later
             spec = kernels.rfft(buf[:n].T, axis=0, workers=workers or FFT_WORKERS)
@@ -236,7 +290,7 @@ def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: i
                 np.square(m, out=m)
             elif power != 1.0:
                 np.power(m, power, out=m)
-            out[i:i + n] = project(m).T  # a small transposed copy, in cache
+            out.T[:, i:i + n] = project(m)  # bands x frames: a straight copy for F, a small transposed one for C
 
     # contiguous frame ranges per thread, long signals only; the FFT, abs and products release the GIL
     run_parts(run, t, min_part=8 * block)

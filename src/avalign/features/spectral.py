@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..media import Audio
+from ..threads import run_parts
 from ..timing import FrameGrid, psf_num_frames, stft_num_frames
 from . import dsp, kernels
 from .base import Extractor
@@ -28,6 +29,8 @@ from .base import Extractor
 LEVELS = ("log", "log10", "db", "wav2lip", "none")
 #: Bytes of float64 frames per block in :meth:`MFCC.compute` (kept small so the temporaries stay in cache).
 MFCC_BLOCK_BYTES = 1 << 20
+#: Values per thread, at least, before :func:`apply_level` is split across threads (row ranges).
+LEVEL_SPLIT = 1 << 20
 PRECISIONS = ("float32", "float64")
 
 
@@ -110,6 +113,15 @@ LIBROSA_MFCC = dict(n_fft=2048, hop_length=512, n_mels=128, power=2.0, level="db
                     n_mfcc=20)
 
 
+def level_rows(s: np.ndarray, cfg: MelConfig) -> np.ndarray:
+    """:func:`apply_level` in place on ``(T, n_mels)``, on several threads for long inputs (row ranges;
+    the whole array at once where the level needs its maximum)."""
+    if cfg.level == "db" and cfg.top_db is not None:
+        return apply_level(s, cfg)
+    run_parts(lambda a, b: apply_level(s[a:b], cfg), s.shape[0], min_part=LEVEL_SPLIT // max(s[:1].size, 1))
+    return s
+
+
 def apply_level(s: np.ndarray, cfg: MelConfig) -> np.ndarray:
     """Turn mel magnitudes/powers ``(T, n_mels)`` into values by ``cfg.level`` (in place when possible)."""
     t = s.dtype.type
@@ -183,17 +195,22 @@ class Mel(Extractor):
         return dsp.mel_filterbank(sample_rate=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels, fmin=c.fmin,
                                   fmax=c.fmax, htk=c.htk, norm=c.norm)
 
-    def compute(self, samples: np.ndarray) -> np.ndarray:
-        """Samples ``(n,)`` -> float32 values ``(T, n_mels)`` or ``(T, n_mfcc)``."""
+    def compute(self, samples: np.ndarray, *, order: str = "C") -> np.ndarray:
+        """Samples ``(n,)`` -> float32 values ``(T, n_mels)`` or ``(T, n_mfcc)``.
+
+        ``order="F"``: the same values stored band by band (``values.T`` C-contiguous).
+        """
         c = self.config
         dtype = np.dtype(c.precision)
         mel = dsp.mel_spectrogram(samples, filterbank=self.filterbank(), n_fft=c.n_fft, hop=c.hop_length,
                                   win_length=c.win_length, window=c.window, center=c.center, pad_mode=c.pad_mode,
-                                  power=c.power, preemph=c.preemphasis, dtype=dtype)
-        out = apply_level(mel, c)
+                                  power=c.power, preemph=c.preemphasis, dtype=dtype,
+                                  order="C" if c.n_mfcc else order)
+        out = level_rows(mel, c)
         if c.n_mfcc:
             out = cepstra(out, c.n_mfcc, c.lifter)
-        return out.astype(np.float32, copy=False)
+        out = out.astype(np.float32, copy=False)
+        return np.asfortranarray(out) if order == "F" else out
 
 
 @dataclass(frozen=True)
