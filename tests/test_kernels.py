@@ -90,6 +90,12 @@ def test_sparse_rows_equal_csr_matrix(bank, dtype):
     # a non-contiguous block (a slice of the bins x frames buffer, as in mel_spectrogram)
     buf = (np.abs(rng.standard_normal((fb_t.shape[1], 128))) * 10).astype(dtype)
     assert np.array_equal(kernels.SparseRows(fb_t) @ buf[:, :50], scipy.sparse.csr_matrix(fb_t) @ buf[:, :50])
+    # into a reused buffer (the mel's block loop): stale contents are cleared, the bits are the same
+    rows = kernels.SparseRows(fb_t.astype(dtype))
+    acc = np.full((fb_t.shape[0], 128), 7, dtype)
+    assert rows.matmul_into(buf, acc) is acc and np.array_equal(acc, scipy.sparse.csr_matrix(fb_t.astype(dtype)) @ buf)
+    with pytest.raises(ValueError):
+        rows.matmul_into(buf[:, :50], acc[:, :50])  # not C-contiguous
 
 
 _PROBE = """

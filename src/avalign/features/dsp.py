@@ -270,27 +270,33 @@ def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: i
     out = np.empty((t, filterbank.shape[1]), dtype=dtype, order=order)
 
     def run(start: int, stop: int) -> None:
-        buf = np.empty((min(block, stop - start), n_fft), dtype=dtype)
-        mag = np.empty((hi - lo, min(block, stop - start)), dtype=dtype)  # bins x frames, as the product reads
-        seg = None if frames is not None else np.empty((min(block, stop - start) - 1) * hop + n_fft, dtype=dtype)
+        width = min(block, stop - start)
+        buf = np.empty((width, n_fft), dtype=dtype)
+        mag = np.empty((hi - lo, width), dtype=dtype)  # bins x frames, as the product reads
+        acc = np.empty((filterbank.shape[1], width), dtype=dtype)
+        if frames is None:  # each block's samples are made in seg; seg_frames views them as frames
+            seg = np.empty((width - 1) * hop + n_fft, dtype=dtype)
+            seg_frames = np.lib.stride_tricks.as_strided(seg, shape=(width, n_fft), strides=(hop * seg.itemsize,
+                                                                                             seg.itemsize))
         for i in range(start, stop, block):
             n = min(i + block, stop) - i
             if frames is None:
-                a, b = i * hop, (i + n - 1) * hop + n_fft
-                f = frame(_padded_range(x, a, b, pad=pad, pad_mode=pad_mode, preemph=preemph, out=seg),
-                          frame_length=n_fft, hop=hop)
+                _padded_range(x, i * hop, (i + n - 1) * hop + n_fft, pad=pad, pad_mode=pad_mode, preemph=preemph,
+                              out=seg)
+                f = seg_frames[:n]
             else:
                 f = frames[i:i + n]
             np.multiply(f, w, out=buf[:n])
             # transforming the transposed view returns bins x frames, C-ordered: no transposed copies later
             spec = kernels.rfft(buf[:n].T, axis=0, workers=workers or FFT_WORKERS)
-            m = mag[:, :n]
+            m = mag if n == width else np.empty((hi - lo, n), dtype=dtype)
             np.abs(spec[lo:hi], out=m)
             if power == 2.0:
                 np.square(m, out=m)
             elif power != 1.0:
                 np.power(m, power, out=m)
-            out.T[:, i:i + n] = project(m)  # bands x frames: a straight copy for F, a small transposed one for C
+            p = project(m, out=acc if n == width else np.empty((filterbank.shape[1], n), dtype=dtype))
+            out.T[:, i:i + n] = p  # bands x frames: a straight copy for F, a small transposed one for C
 
     # contiguous frame ranges per thread, long signals only; the FFT, abs and products release the GIL
     run_parts(run, t, min_part=8 * block)
@@ -298,18 +304,20 @@ def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: i
 
 
 def filter_projection(filterbank: np.ndarray, *, dtype=np.float64):
-    """A function ``S_T (bins, T) -> filterbank.T @ S_T (filters, T)`` for triangular (sparse) filter banks.
+    """A function ``project(s_t, out=None)``: ``S_T (bins, T) -> filterbank.T @ S_T (filters, T)``.
 
     Mel filters touch a few bins each (Wav2Lip's bank: 739 of 30,400
     weights), so a sparse product does a fraction of the work of a dense
     one, single-threaded: a multi-threaded BLAS call on short blocks was the
-    slowest step on a busy machine (measured). Dense banks use BLAS.
+    slowest step on a busy machine (measured). Dense banks use BLAS. ``out``
+    (C-contiguous, ``dtype``) receives the product in a loop over blocks;
+    ``s_t`` must then be C-contiguous ``dtype`` too.
     """
     fb_t = np.ascontiguousarray(np.asarray(filterbank, dtype=dtype).T)
     if np.count_nonzero(fb_t) > 0.25 * fb_t.size:
-        return lambda s_t: fb_t @ s_t
+        return lambda s_t, out=None: np.matmul(fb_t, s_t, out=out)
     sparse_t = kernels.SparseRows(fb_t)  # scipy's CSR kernel without importing scipy.sparse
-    return lambda s_t: sparse_t @ s_t
+    return lambda s_t, out=None: sparse_t @ s_t if out is None else sparse_t.matmul_into(s_t, out)
 
 
 def _used_bins(filterbank: np.ndarray) -> tuple[int, int]:

@@ -144,11 +144,29 @@ class SparseRows:
         if b.ndim != 2 or b.shape[0] != self.shape[1]:
             raise ValueError(f"cannot multiply a {self.shape} matrix by an array of shape {b.shape}")
         out_dtype = np.result_type(self.dtype, b.dtype)
-        b = np.ascontiguousarray(b, dtype=out_dtype)
-        data = self.data.astype(out_dtype, copy=False)
-        out = np.zeros((self.shape[0], b.shape[1]), out_dtype)
-        tools.csr_matvecs(self.shape[0], self.shape[1], b.shape[1], self.indptr, self.indices, data,
-                          b.ravel(), out.ravel())
+        return self._into(tools, np.ascontiguousarray(b, dtype=out_dtype),
+                          np.zeros((self.shape[0], b.shape[1]), out_dtype))
+
+    def matmul_into(self, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``self @ b`` written to ``out`` (returned), the same bits; for a loop over blocks.
+
+        ``b`` ``(cols, k)`` and ``out`` ``(rows, k)``: C-contiguous, both of this matrix's dtype.
+        """
+        tools = _extension("sparse", "_sparsetools")
+        if tools is None:
+            out[...] = self @ b
+            return out
+        if b.dtype != self.dtype or out.dtype != self.dtype or not (b.flags.c_contiguous and out.flags.c_contiguous):
+            raise ValueError("matmul_into needs C-contiguous arrays of the matrix's dtype")
+        if b.shape[0] != self.shape[1] or out.shape != (self.shape[0], b.shape[1]):
+            raise ValueError(f"cannot multiply a {self.shape} matrix by {b.shape} into {out.shape}")
+        out.fill(0)
+        return self._into(tools, b, out)
+
+    def _into(self, tools, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Accumulate ``self @ b`` into the zeroed ``out`` (scipy's ``csr_matvecs``)."""
+        tools.csr_matvecs(self.shape[0], self.shape[1], b.shape[1], self.indptr, self.indices,
+                          self.data.astype(out.dtype, copy=False), b.ravel(), out.ravel())
         return out
 
 
