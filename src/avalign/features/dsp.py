@@ -54,18 +54,29 @@ def preemphasis(x: np.ndarray, coef: float, *, dtype=None, out: np.ndarray | Non
         dtype = out.dtype if out is not None else (np.float32 if np.asarray(x).dtype == np.float32 else np.float64)
     x = np.asarray(x, dtype=dtype)
     y = np.empty_like(x) if out is None else out
-    if x.shape[0]:
-        y[0] = x[0]
-        c = np.dtype(dtype).type(coef)
+    c = np.dtype(dtype).type(coef)
 
-        def part(a: int, b: int) -> None:  # block by block in cache; long signals on several threads
-            for i in range(max(a, 1), b, PREEMPH_BLOCK):
-                j = min(i + PREEMPH_BLOCK, b)
-                np.multiply(x[i - 1:j - 1], c, out=y[i:j])
-                np.subtract(x[i:j], y[i:j], out=y[i:j])
+    def part(a: int, b: int) -> None:  # block by block in cache; long signals on several threads
+        for i in range(a, b, PREEMPH_BLOCK):
+            j = min(i + PREEMPH_BLOCK, b)
+            _filter_into(x, i, j, c, y[i:j])
 
-        run_parts(part, x.shape[0], min_part=PREEMPH_SPLIT)
+    run_parts(part, x.shape[0], min_part=PREEMPH_SPLIT)
     return y
+
+
+def _filter_into(x: np.ndarray, lo: int, hi: int, c, out: np.ndarray) -> None:
+    """``preemphasis(x, c)[lo:hi]`` written to ``out`` (length ``hi - lo``); ``c`` of ``x``'s type."""
+    first = max(lo, 1)
+    if lo == 0 and hi > 0:
+        out[0] = x[0]
+    np.multiply(x[first - 1:hi - 1], c, out=out[first - lo:])
+    np.subtract(x[first:hi], out[first - lo:], out=out[first - lo:])
+
+
+def _check_pad_mode(pad_mode: str) -> None:
+    if pad_mode not in PAD_MODES:
+        raise InputError(f"bad pad_mode {pad_mode!r}; expected one of {', '.join(PAD_MODES)}")
 
 
 @lru_cache(maxsize=32)
@@ -110,8 +121,7 @@ def pad_centre(x: np.ndarray, pad: int, *, pad_mode: str = "constant", preemph: 
     filter (:func:`preemphasis`) is applied first, written straight into the
     padded buffer. Returns shape ``(n + 2 pad,)`` in ``dtype`` (default: ``x``'s).
     """
-    if pad_mode not in PAD_MODES:
-        raise InputError(f"bad pad_mode {pad_mode!r}; expected one of {', '.join(PAD_MODES)}")
+    _check_pad_mode(pad_mode)
     x = np.asarray(x) if dtype is None else np.asarray(x, dtype=dtype)
     n = x.shape[0]
     if pad_mode == "reflect" and n < 2:
@@ -145,17 +155,16 @@ def _padded_range(x: np.ndarray, a: int, b: int, *, pad: int, pad_mode: str, pre
     n = x.shape[0]
     seg = out[:b - a]
     c = x.dtype.type(preemph)
+
+    def source(lo: int, hi: int, dst: np.ndarray) -> None:  # filtered samples [lo, hi) of x into dst
+        if preemph:
+            _filter_into(x, lo, hi, c, dst)
+        else:
+            dst[:] = x[lo:hi]
+
     lo, hi = max(a - pad, 0), min(b - pad, n)  # source samples inside the range
     if lo < hi:
-        dst = seg[lo + pad - a:hi + pad - a]
-        if not preemph:
-            dst[:] = x[lo:hi]
-        else:
-            first = max(lo, 1)
-            if lo == 0:
-                dst[0] = x[0]
-            np.multiply(x[first - 1:hi - 1], c, out=dst[first - lo:])
-            np.subtract(x[first:hi], dst[first - lo:], out=dst[first - lo:])
+        source(lo, hi, seg[lo + pad - a:hi + pad - a])
     for p0, p1 in ((a, min(b, pad)), (max(a, pad + n), b)):  # the pads, first and last blocks only
         if p0 >= p1:
             continue
@@ -164,11 +173,10 @@ def _padded_range(x: np.ndarray, a: int, b: int, *, pad: int, pad_mode: str, pre
             continue
         j = np.arange(p0 - pad, p1 - pad)
         j = np.where(j < 0, -j, 2 * (n - 1) - j)  # mirrored without repeating the edge sample (np.pad)
-        v = x[j]
-        if preemph:
-            inner = j > 0
-            v[inner] = x[j[inner]] - x[j[inner] - 1] * c
-        seg[p0 - a:p1 - a] = v
+        j_lo, j_hi = int(j.min()), int(j.max()) + 1
+        mirrored = np.empty(j_hi - j_lo, x.dtype)
+        source(j_lo, j_hi, mirrored)
+        seg[p0 - a:p1 - a] = mirrored[j - j_lo]
     return seg
 
 
@@ -178,10 +186,16 @@ def _framed(x: np.ndarray, *, n_fft: int, hop: int, center: bool, pad_mode: str,
         x = pad_centre(x, n_fft // 2, pad_mode=pad_mode, preemph=preemph)
     elif preemph:
         x = preemphasis(x, preemph, dtype=x.dtype)
-    n_frames = stft_num_frames(x.shape[0], n_fft=n_fft, hop=hop, center=False)
-    if n_frames <= 0:
-        raise InputError(f"{x.shape[0]} samples are too few for an STFT of n_fft={n_fft}")
+    _frames_of(x.shape[0], n_fft=n_fft, hop=hop)
     return frame(x, frame_length=n_fft, hop=hop)
+
+
+def _frames_of(n: int, *, n_fft: int, hop: int) -> int:
+    """Frames of ``n`` (already padded) samples, or InputError when there are none."""
+    n_frames = stft_num_frames(n, n_fft=n_fft, hop=hop, center=False)
+    if n_frames <= 0:
+        raise InputError(f"{n} samples are too few for an STFT of n_fft={n_fft}")
+    return n_frames
 
 
 def stft(x: np.ndarray, *, n_fft: int, hop: int, win_length: int | None = None, window: str = "hann",
@@ -256,11 +270,8 @@ def mel_spectrogram(x: np.ndarray, *, filterbank: np.ndarray, n_fft: int, hop: i
     pad = n_fft // 2 if center else 0
     if (preemph or center) and not (center and pad_mode == "reflect" and x.shape[0] <= pad + 1):
         frames = None  # each block's padded, filtered samples are made in cache (_padded_range), not all at once
-        if pad_mode not in PAD_MODES:
-            raise InputError(f"bad pad_mode {pad_mode!r}; expected one of {', '.join(PAD_MODES)}")
-        t = stft_num_frames(x.shape[0] + 2 * pad, n_fft=n_fft, hop=hop, center=False)
-        if t <= 0:
-            raise InputError(f"{x.shape[0] + 2 * pad} samples are too few for an STFT of n_fft={n_fft}")
+        _check_pad_mode(pad_mode)
+        t = _frames_of(x.shape[0] + 2 * pad, n_fft=n_fft, hop=hop)
     else:  # no filter and no pad (frames are views of x), or a signal shorter than the reflect pad
         frames = _framed(x, n_fft=n_fft, hop=hop, center=center, pad_mode=pad_mode, preemph=preemph)
         t = frames.shape[0]

@@ -204,8 +204,7 @@ class Mel(Extractor):
         dtype = np.dtype(c.precision)
         mel = dsp.mel_spectrogram(samples, filterbank=self.filterbank(), n_fft=c.n_fft, hop=c.hop_length,
                                   win_length=c.win_length, window=c.window, center=c.center, pad_mode=c.pad_mode,
-                                  power=c.power, preemph=c.preemphasis, dtype=dtype,
-                                  order="C" if c.n_mfcc else order)
+                                  power=c.power, preemph=c.preemphasis, dtype=dtype, order=order)
         out = level_rows(mel, c)
         if c.n_mfcc:
             out = cepstra(out, c.n_mfcc, c.lifter)
